@@ -1,0 +1,35 @@
+"""RankRAG: one LLM that reranks retrieved passages and answers from the best ones."""
+
+from __future__ import annotations
+
+from rankrag.errors import (
+    MissingDependencyError,
+    ModelNotFoundError,
+    PassageTooLongError,
+    RankRAGError,
+    UnsupportedConfigurationError,
+)
+from rankrag.generation import Generation, GenerationOptions
+from rankrag.model import RankRAGModel, clear_registry
+from rankrag.pipeline import rankrag_answer
+from rankrag.prompts import PromptTemplates
+from rankrag.results import RAGAnswer, ScoredPassage
+from rankrag.scoring import ScoringOptions
+
+__all__ = [
+    "Generation",
+    "GenerationOptions",
+    "MissingDependencyError",
+    "ModelNotFoundError",
+    "PassageTooLongError",
+    "PromptTemplates",
+    "RAGAnswer",
+    "RankRAGError",
+    "RankRAGModel",
+    "ScoredPassage",
+    "ScoringOptions",
+    "UnsupportedConfigurationError",
+    "clear_registry",
+    "rankrag_answer",
+]
+__version__ = "0.1.0"

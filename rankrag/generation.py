@@ -1,0 +1,161 @@
+"""Text generation on the shared model: greedy by default, stop sequences, streaming."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TextIteratorStreamer
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if any(not isinstance(s, str) or not s for s in self.stop):
+            raise ValueError("stop sequences must be non-empty strings")
+
+
+@dataclass
+class Generation:
+    """A finished generation with its token counts (for usage metadata)."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str = "stop"
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """``text`` up to the first stop sequence, and whether one was found."""
+    cuts = [text.find(s) for s in stop if s in text]
+    return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+def _generate_kwargs(
+    tokenizer: PreTrainedTokenizerBase, input_ids: torch.Tensor, options: GenerationOptions
+) -> dict[str, object]:
+    kwargs: dict[str, object] = {
+        "input_ids": input_ids,
+        "attention_mask": torch.ones_like(input_ids),
+        "max_new_tokens": options.max_new_tokens,
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+    }
+    if options.temperature > 0:
+        kwargs.update(do_sample=True, temperature=options.temperature, top_p=options.top_p)
+    else:
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    if options.stop:
+        kwargs.update(stop_strings=list(options.stop), tokenizer=tokenizer)
+    return kwargs
+
+
+def _seed(options: GenerationOptions) -> None:
+    if options.seed is not None and options.temperature > 0:
+        torch.manual_seed(options.seed)
+
+
+def _input_tensor(model: PreTrainedModel, prompt_ids: Sequence[int]) -> torch.Tensor:
+    return torch.tensor([list(prompt_ids)], dtype=torch.long, device=next(model.parameters()).device)
+
+
+@torch.inference_mode()
+def generate(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompt_ids: Sequence[int],
+    options: GenerationOptions,
+) -> Generation:
+    _seed(options)
+    input_ids = _input_tensor(model, prompt_ids)
+    output = model.generate(**_generate_kwargs(tokenizer, input_ids, options))
+    new_tokens = output[0, input_ids.shape[1] :]
+    text = tokenizer.decode(new_tokens, skip_special_tokens=True)
+    text, stopped = cut_at_stop(text, options.stop)
+    hit_eos = len(new_tokens) > 0 and int(new_tokens[-1]) == tokenizer.eos_token_id
+    finish = "stop" if stopped or hit_eos or len(new_tokens) < options.max_new_tokens else "length"
+    return Generation(
+        text=text.strip() if not options.stop else text,
+        prompt_tokens=len(prompt_ids),
+        completion_tokens=len(new_tokens),
+        finish_reason=finish,
+    )
+
+
+class _StopFilter:
+    """Holds back streamed text that could be the start of a stop sequence, and ends at a full one."""
+
+    def __init__(self, stop: Sequence[str]):
+        self.stop = tuple(stop)
+        self.pending = ""
+        self.done = False
+
+    def feed(self, chunk: str) -> str:
+        self.pending += chunk
+        text, stopped = cut_at_stop(self.pending, self.stop)
+        if stopped:
+            self.done = True
+            self.pending = ""
+            return text
+        hold = max((k for s in self.stop for k in range(len(s), 0, -1) if self.pending.endswith(s[:k])), default=0)
+        out, self.pending = self.pending[: len(self.pending) - hold], self.pending[len(self.pending) - hold :]
+        return out
+
+    def flush(self) -> str:
+        out, self.pending = self.pending, ""
+        return out
+
+
+def stream(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompt_ids: Sequence[int],
+    options: GenerationOptions,
+) -> Iterator[str]:
+    """Yield text chunks as they are generated; generation runs in a worker thread."""
+    _seed(options)
+    input_ids = _input_tensor(model, prompt_ids)
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+    kwargs = _generate_kwargs(tokenizer, input_ids, options)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with torch.inference_mode():
+                model.generate(**kwargs, streamer=streamer)
+        except BaseException as error:  # surfaced to the consumer below
+            errors.append(error)
+            streamer.end()
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    stops = _StopFilter(options.stop)
+    try:
+        for chunk in streamer:
+            if stops.done:
+                continue
+            text = stops.feed(chunk)
+            if text:
+                yield text
+        tail = "" if stops.done else stops.flush()
+        if tail:
+            yield tail
+    finally:
+        worker.join()
+    if errors:
+        raise errors[0]

@@ -1,0 +1,262 @@
+"""Turning a model source, precision, quantization, device and adapter into a loaded model."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import warnings
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from rankrag.embedded import EMBEDDED_LLM_NAME, embedded_llm_path
+from rankrag.errors import MissingDependencyError, ModelNotFoundError, UnsupportedConfigurationError
+
+logger = logging.getLogger(__name__)
+
+Quantization = Literal["4bit", "8bit"]
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+QUANTIZATIONS: dict[str, Quantization] = {"4bit": "4bit", "nf4": "4bit", "8bit": "8bit", "int8": "8bit"}
+SHIPPED_ADAPTERS_DIR = Path(__file__).parent / "adapters"
+DEFAULT_ADAPTER_NAME = "smollm2-135m-rankrag"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A fully resolved load request; equal specs share one loaded model."""
+
+    source: str
+    gguf_file: str | None
+    dtype: str
+    quantization: Quantization | None
+    device: str
+    adapter: str | None
+    trust_remote_code: bool = False
+    allow_pickle: bool = False
+
+    @property
+    def display_name(self) -> str:
+        name = Path(self.gguf_file).stem if self.gguf_file else self.source.rstrip("/").split("/")[-1]
+        if self.adapter:
+            name += f"+{Path(self.adapter).name}"
+        return name
+
+
+def resolve_device(device: str | None) -> str:
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UnsupportedConfigurationError(f"device={device!r} was asked for, but no CUDA GPU is available")
+    if device != "cpu" and not device.startswith(("cuda", "mps", "xpu")):
+        raise UnsupportedConfigurationError(f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'")
+    return device
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: str) -> str:
+    if dtype is None or dtype == "auto":
+        return "bfloat16" if device.startswith("cuda") and torch.cuda.is_bf16_supported() else "float32"
+    if isinstance(dtype, torch.dtype):
+        for name, value in DTYPES.items():
+            if value == dtype and len(name) > 4:
+                return name
+    elif dtype in DTYPES:
+        return str(DTYPES[dtype]).removeprefix("torch.")
+    raise UnsupportedConfigurationError(
+        f"unsupported precision {dtype!r}; choose one of float32, bfloat16, float16 (or 'auto')"
+    )
+
+
+def resolve_quantization(quantization: str | None, device: str) -> Quantization | None:
+    if quantization in (None, "none", ""):
+        return None
+    if quantization not in QUANTIZATIONS:
+        raise UnsupportedConfigurationError(
+            f"unsupported quantization {quantization!r}; choose '4bit', '8bit' or None"
+        )
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise UnsupportedConfigurationError(f"bitsandbytes quantization runs on CPU or CUDA, not on {device!r}")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as error:
+        raise MissingDependencyError(
+            f"quantization={quantization!r} needs bitsandbytes: pip install 'rankrag[quantization]'"
+        ) from error
+    return QUANTIZATIONS[quantization]
+
+
+_HUB_ID = re.compile(r"[A-Za-z0-9_][\w.-]*(/[\w.-]+)?")
+
+
+def _looks_like_path(source: str) -> bool:
+    """Anything that is not shaped like a Hugging Face id (``name`` or ``org/name``) is a path."""
+    return _HUB_ID.fullmatch(source) is None
+
+
+def resolve_source(source: str | os.PathLike[str] | None) -> tuple[str, str | None]:
+    """Return ``(directory or hub id, gguf file name or None)``."""
+    if source is None:
+        path = embedded_llm_path()
+        return str(path.parent), path.name
+    text = os.fspath(source)
+    if not text.strip():
+        raise ModelNotFoundError("the model source is an empty string")
+    path = Path(text).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return str(path.resolve().parent), path.name
+    if path.is_dir():
+        ggufs = sorted(path.glob("*.gguf"))
+        if not (path / "config.json").is_file() and len(ggufs) == 1:
+            return str(path.resolve()), ggufs[0].name
+        return str(path.resolve()), None
+    if path.exists() or text.endswith(".gguf") or _looks_like_path(text):
+        raise ModelNotFoundError(
+            f"model {text!r} not found: no such directory, .gguf file or 'org/name' Hugging Face id"
+        )
+    return text, None
+
+
+def resolve_adapter(adapter: str | os.PathLike[str] | None, source: str, gguf_file: str | None) -> str | None:
+    if adapter is None or adapter == "none":
+        return None
+    if adapter == "default":
+        shipped = SHIPPED_ADAPTERS_DIR / DEFAULT_ADAPTER_NAME
+        is_embedded = gguf_file is not None and Path(gguf_file).stem.startswith(EMBEDDED_LLM_NAME)
+        return str(shipped) if is_embedded and (shipped / "adapter_config.json").is_file() else None
+    path = Path(os.fspath(adapter)).expanduser()
+    if path.is_dir():
+        if not (path / "adapter_config.json").is_file():
+            raise ModelNotFoundError(f"adapter directory {str(path)!r} has no adapter_config.json")
+        return str(path.resolve())
+    if _looks_like_path(os.fspath(adapter)):
+        raise ModelNotFoundError(f"adapter {os.fspath(adapter)!r} not found")
+    return os.fspath(adapter)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("RANKRAG_CACHE_DIR", Path.home() / ".cache" / "rankrag"))
+
+
+def _gguf_fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    size = path.stat().st_size
+    digest.update(f"{path.name}:{size}".encode())
+    with path.open("rb") as handle:
+        digest.update(handle.read(1 << 20))
+        handle.seek(max(0, size - (1 << 20)))
+        digest.update(handle.read(1 << 20))
+    return digest.hexdigest()[:16]
+
+
+def materialize_gguf(directory: str, gguf_file: str) -> Path:
+    """Dequantize a GGUF file once into a plain safetensors model directory, cached on disk.
+
+    transformers cannot apply a bitsandbytes config to a GGUF file, and dequantizing on every load
+    costs seconds; the cached directory loads like any Hugging Face model.
+    """
+    gguf_path = Path(directory) / gguf_file
+    target = cache_dir() / "materialized" / f"{gguf_path.stem}-{_gguf_fingerprint(gguf_path)}"
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        return target
+    logger.info("materialising %s into %s (once)", gguf_path, target)
+    gguf_model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=gguf_file, dtype=torch.float32)
+    config = gguf_model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(gguf_model.state_dict())
+    del gguf_model
+    tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=gguf_file)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        try:
+            os.replace(staging, target)
+        except OSError:  # another process finished first; its copy is identical
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _quantization_config(quantization: Quantization, dtype: torch.dtype) -> Any:
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "4bit":
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_compute_dtype=dtype,
+            bnb_4bit_use_double_quant=True,
+            llm_int8_skip_modules=["lm_head"],
+        )
+    return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=["lm_head"])
+
+
+# bitsandbytes warns on every int8 matmul with float32 inputs; once is informative, thousands are noise.
+warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
+
+
+def load_model_and_tokenizer(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    location = spec.source
+    if spec.gguf_file is not None:
+        location = str(materialize_gguf(spec.source, spec.gguf_file))
+    dtype = DTYPES[spec.dtype]
+    kwargs: dict[str, Any] = {
+        "dtype": dtype,
+        "trust_remote_code": spec.trust_remote_code,
+        "use_safetensors": None if spec.allow_pickle else True,
+    }
+    if spec.quantization is not None:
+        kwargs["quantization_config"] = _quantization_config(spec.quantization, dtype)
+        kwargs["device_map"] = {"": spec.device}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=spec.trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
+    except (OSError, ValueError) as error:
+        message = str(error)
+        if "safetensors" in message.lower() and not spec.allow_pickle:
+            raise ModelNotFoundError(
+                f"model {spec.source!r} has no safetensors weights; pickle (.bin) weights load only with "
+                f"allow_pickle=True, and only from a source you trust"
+            ) from error
+        if isinstance(error, OSError) or "not found" in message.lower() or "does not appear" in message:
+            raise ModelNotFoundError(f"could not load model {spec.source!r}: {message.splitlines()[0]}") from error
+        raise
+    if spec.quantization is None:
+        model = model.to(spec.device)
+    if spec.adapter is not None:
+        model = _apply_adapter(model, spec)
+    model.eval()
+    model.requires_grad_(False)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def _apply_adapter(model: PreTrainedModel, spec: ModelSpec) -> PreTrainedModel:
+    from peft import PeftModel
+
+    try:
+        peft_model = PeftModel.from_pretrained(model, spec.adapter)
+    except (OSError, ValueError) as error:
+        raise ModelNotFoundError(f"could not load adapter {spec.adapter!r}: {str(error).splitlines()[0]}") from error
+    if spec.quantization is None:
+        return peft_model.merge_and_unload()  # merged weights score as fast as the base model
+    return peft_model  # type: ignore[return-value]

@@ -1,0 +1,227 @@
+"""RankRAGModel: one loaded causal LM that both reranks passages and answers from them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import Iterator, Sequence
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from rankrag import generation, loading, scoring
+from rankrag.generation import Generation, GenerationOptions
+from rankrag.prompts import PromptTemplates, render_generation_prompt, render_messages, resolve_style
+from rankrag.registry import SharedRegistry
+from rankrag.results import RAGAnswer, ScoredPassage
+from rankrag.scoring import Normalization, RankingEncoder, ScoringOptions
+from rankrag.validation import check_passages, check_positive, check_query
+
+ModelSource = str | os.PathLike[str] | tuple[PreTrainedModel, PreTrainedTokenizerBase] | None
+
+_REGISTRY: SharedRegistry[RankRAGModel] = SharedRegistry()
+
+
+class RankRAGModel:
+    """A causal LM serving both RankRAG jobs. Build it with :meth:`load`; equal loads share one instance.
+
+    >>> model = RankRAGModel.load()                                   # embedded SmolLM2 (+ shipped adapter)
+    >>> model = RankRAGModel.load("nvidia/Llama3-ChatQA-1.5-8B", quantization="4bit")   # on a GPU
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        name: str,
+        spec: loading.ModelSpec | None = None,
+        templates: PromptTemplates | None = None,
+        scoring_options: ScoringOptions | None = None,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.spec = spec
+        self.templates = templates or PromptTemplates()
+        self.scoring_options = scoring_options or ScoringOptions()
+        self._answer_ids = scoring.answer_token_ids(tokenizer, self.templates)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(
+        cls,
+        source: ModelSource = None,
+        *,
+        dtype: str = "auto",
+        quantization: str | None = None,
+        device: str = "auto",
+        adapter: str | os.PathLike[str] | None = "default",
+        trust_remote_code: bool = False,
+        allow_pickle: bool = False,
+    ) -> RankRAGModel:
+        """Load (or fetch from the process-wide registry) a model.
+
+        ``source``: None for the embedded SmolLM2-135M-Instruct, a Hugging Face id, a local directory,
+        a ``.gguf`` file, or a ``(model, tokenizer)`` pair. ``dtype``: float32, bfloat16, float16 or auto
+        (bfloat16 on CUDA, float32 on CPU). ``quantization``: None, "4bit" or "8bit" (bitsandbytes; the
+        output layer stays unquantized). ``adapter``: a LoRA adapter directory or id, "default" (the
+        shipped RankRAG adapter for the embedded model, none for other models) or None.
+        """
+        if isinstance(source, tuple):
+            model, tokenizer = source
+            key = ("object", id(model), id(tokenizer))
+            name = getattr(model.config, "name_or_path", "") or type(model).__name__
+            return _REGISTRY.get_or_create(key, lambda: cls(model, tokenizer, name=name))
+        resolved_device = loading.resolve_device(device)
+        directory, gguf_file = loading.resolve_source(source)
+        spec = loading.ModelSpec(
+            source=directory,
+            gguf_file=gguf_file,
+            dtype=loading.resolve_dtype(dtype, resolved_device),
+            quantization=loading.resolve_quantization(quantization, resolved_device),
+            device=resolved_device,
+            adapter=loading.resolve_adapter(adapter, directory, gguf_file),
+            trust_remote_code=trust_remote_code,
+            allow_pickle=allow_pickle,
+        )
+        return _REGISTRY.get_or_create(spec, lambda: cls._from_spec(spec))
+
+    @classmethod
+    def _from_spec(cls, spec: loading.ModelSpec) -> RankRAGModel:
+        model, tokenizer = loading.load_model_and_tokenizer(spec)
+        return cls(model, tokenizer, name=spec.display_name, spec=spec)
+
+    def with_options(
+        self, *, templates: PromptTemplates | None = None, scoring_options: ScoringOptions | None = None
+    ) -> RankRAGModel:
+        """A handle on the same loaded weights with other prompts or scoring options."""
+        return type(self)(
+            self.model,
+            self.tokenizer,
+            name=self.name,
+            spec=self.spec,
+            templates=templates or self.templates,
+            scoring_options=scoring_options or self.scoring_options,
+        )
+
+    @property
+    def context_window(self) -> int:
+        return int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
+
+    @property
+    def prompt_style(self) -> str:
+        return resolve_style(self.tokenizer, self.templates)
+
+    # ------------------------------------------------------------------ ranking
+    def _scoring_options(self, batch_size: int | None, normalization: Normalization | None) -> ScoringOptions:
+        check_positive(batch_size, "batch_size")
+        options = self.scoring_options
+        if batch_size is not None:
+            options = replace(options, batch_size=batch_size)
+        if normalization is not None:
+            if normalization not in scoring.NORMALIZATIONS:
+                raise ValueError(f"unknown normalization {normalization!r}; choose one of {scoring.NORMALIZATIONS}")
+            options = replace(options, normalization=normalization)
+        return options
+
+    def encode_ranking(self, query: str, passages: Sequence[str]) -> list[list[int]]:
+        """Token ids of the ranking prompt of every passage (truncated inside the passage)."""
+        return RankingEncoder(self.tokenizer, self.templates, self.scoring_options).encode(query, passages)
+
+    def score(
+        self,
+        query: str,
+        passages: Sequence[str],
+        *,
+        batch_size: int | None = None,
+        normalization: Normalization | None = None,
+    ) -> list[float]:
+        """Probability that the model answers "True" to the ranking prompt, for each passage."""
+        check_query(query)
+        items = check_passages(passages)
+        if not items:
+            return []
+        options = self._scoring_options(batch_size, normalization)
+        encoded = RankingEncoder(self.tokenizer, self.templates, options).encode(query, items)
+        true_id, false_id = self._answer_ids
+        return scoring.score_encoded(
+            self.model,
+            encoded,
+            true_id=true_id,
+            false_id=false_id,
+            pad_id=int(self.tokenizer.pad_token_id),
+            options=options,
+        )
+
+    def rerank(
+        self,
+        query: str,
+        passages: Sequence[str],
+        *,
+        top_k: int | None = None,
+        batch_size: int | None = None,
+    ) -> list[ScoredPassage]:
+        """Passages sorted by score (ties keep retrieval order), cut to ``top_k`` if given."""
+        check_positive(top_k, "top_k")
+        scores = self.score(query, passages, batch_size=batch_size)
+        ranked = sorted(
+            (ScoredPassage(text=p, score=s, index=i) for i, (p, s) in enumerate(zip(passages, scores))),
+            key=lambda item: (-item.score, item.index),
+        )
+        return ranked[:top_k] if top_k is not None else ranked
+
+    # --------------------------------------------------------------- generation
+    def _generation_options(self, **kwargs: object) -> GenerationOptions:
+        stop = kwargs.pop("stop", None) or ()
+        return GenerationOptions(stop=tuple(stop), **{k: v for k, v in kwargs.items() if v is not None})  # type: ignore[arg-type]
+
+    def answer_prompt_ids(self, question: str, contexts: Sequence[str], max_context_tokens: int = 384) -> list[int]:
+        """RankRAG's generation prompt as token ids; each context is cut to ``max_context_tokens``."""
+        cut = [
+            self.tokenizer.decode(ids[:max_context_tokens])
+            for ids in self.tokenizer(list(contexts), add_special_tokens=False)["input_ids"]
+        ] if contexts else []
+        text = render_generation_prompt(self.tokenizer, self.templates, question, cut)
+        return self.tokenizer.encode(text, add_special_tokens=self.prompt_style == "chatqa")
+
+    def messages_prompt_ids(self, messages: Sequence[dict[str, str]]) -> list[int]:
+        text = render_messages(self.tokenizer, self.templates, messages)
+        return self.tokenizer.encode(text, add_special_tokens=self.prompt_style == "chatqa")
+
+    def generate_ids(self, prompt_ids: Sequence[int], **options: object) -> Generation:
+        """Generate from prompt token ids. Options: max_new_tokens, temperature, top_p, stop, seed."""
+        return generation.generate(self.model, self.tokenizer, prompt_ids, self._generation_options(**options))
+
+    def stream_ids(self, prompt_ids: Sequence[int], **options: object) -> Iterator[str]:
+        return generation.stream(self.model, self.tokenizer, prompt_ids, self._generation_options(**options))
+
+    def generate(self, question: str, contexts: Sequence[str], **options: object) -> str:
+        """Answer ``question`` from ``contexts`` with RankRAG's generation prompt (greedy by default)."""
+        check_query(question, "question")
+        prompt = self.answer_prompt_ids(question, check_passages(contexts, "contexts"))
+        return self.generate_ids(prompt, **options).text
+
+    def stream(self, question: str, contexts: Sequence[str], **options: object) -> Iterator[str]:
+        """Like :meth:`generate`, yielding text chunks as they are produced."""
+        check_query(question, "question")
+        prompt = self.answer_prompt_ids(question, check_passages(contexts, "contexts"))
+        return self.stream_ids(prompt, **options)
+
+    # ----------------------------------------------------------------- pipeline
+    def answer(self, question: str, passages: Sequence[str], *, top_k: int = 5, **options: object) -> RAGAnswer:
+        """Score every passage, keep the best ``top_k``, answer from them."""
+        best = self.rerank(question, passages, top_k=top_k)
+        text = self.generate(question, [p.text for p in best], **options) if best else ""
+        return RAGAnswer(question=question, answer=text, contexts=best)
+
+    def __repr__(self) -> str:
+        return f"RankRAGModel(name={self.name!r}, device={self.device!s}, dtype={self.model.dtype})"
+
+    @property
+    def device(self) -> object:
+        return next(self.model.parameters()).device
+
+
+def clear_registry() -> None:
+    """Forget every shared model (their memory is freed once no caller holds them)."""
+    _REGISTRY.clear()

@@ -1,0 +1,39 @@
+"""Checks on user input, shared by every entry point so errors read the same everywhere."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+def check_query(query: Any, name: str = "query") -> str:
+    if not isinstance(query, str):
+        raise TypeError(f"{name} must be a string, got {type(query).__name__}")
+    if not query.strip():
+        raise ValueError(f"{name} is empty or only whitespace; pass the question to rank passages for")
+    return query
+
+
+def check_passages(passages: Any, name: str = "passages") -> list[str]:
+    if isinstance(passages, str):
+        raise TypeError(f"{name} must be a list of strings, not a single string")
+    try:
+        items = list(passages)
+    except TypeError as error:
+        raise TypeError(f"{name} must be a list of strings, got {type(passages).__name__}") from error
+    for index, passage in enumerate(items):
+        if not isinstance(passage, str):
+            raise TypeError(f"{name}[{index}] must be a string, got {type(passage).__name__}")
+    return items
+
+
+def check_positive(value: int | None, name: str) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_top_k(top_k: int | None, name: str = "top_k") -> None:
+    check_positive(top_k, name)
+
+
+def as_list(values: Sequence[float]) -> list[float]:
+    return [float(v) for v in values]
