@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import replace
 from typing import Iterator, Sequence
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from rankrag import generation, loading, scoring
+from rankrag import fusion, generation, loading, scoring
 from rankrag.generation import Generation, GenerationOptions
 from rankrag.prompts import PromptTemplates, render_generation_prompt, render_messages, resolve_style
 from rankrag.registry import SharedRegistry
@@ -160,15 +161,42 @@ class RankRAGModel:
         *,
         top_k: int | None = None,
         batch_size: int | None = None,
+        first_stage_scores: Sequence[float] | None = None,
+        alpha: float | None = None,
     ) -> list[ScoredPassage]:
-        """Passages sorted by score (ties keep retrieval order), cut to ``top_k`` if given."""
+        """Passages sorted by score (ties keep retrieval order), cut to ``top_k`` if given.
+
+        ``alpha`` < 1 fuses the LLM score with the first-stage signal (``first_stage_scores``, higher is
+        better, or the input order when None); see :mod:`rankrag.fusion`. ``alpha=None`` uses the model's
+        calibrated default (1.0, LLM only, when the model is uncalibrated). ``ScoredPassage.score`` is the
+        fused score; ``metadata["llm_score"]`` always holds P(True).
+        """
         check_positive(top_k, "top_k")
-        scores = self.score(query, passages, batch_size=batch_size)
+        llm_scores = self.score(query, passages, batch_size=batch_size)
+        weight = self.default_alpha if alpha is None else alpha
+        first = fusion.normalized_first_stage(len(llm_scores), first_stage_scores)
+        final = fusion.fuse(llm_scores, first, weight) if weight < 1.0 else llm_scores
         ranked = sorted(
-            (ScoredPassage(text=p, score=s, index=i) for i, (p, s) in enumerate(zip(passages, scores))),
+            (
+                ScoredPassage(text=p, score=s, index=i, metadata={"llm_score": llm})
+                for i, (p, s, llm) in enumerate(zip(passages, final, llm_scores))
+            ),
             key=lambda item: (-item.score, item.index),
         )
         return ranked[:top_k] if top_k is not None else ranked
+
+    async def ascore(self, query: str, passages: Sequence[str], **kwargs: object) -> list[float]:
+        """Async :meth:`score`; runs off the event loop."""
+        return await asyncio.to_thread(self.score, query, passages, **kwargs)  # type: ignore[arg-type]
+
+    async def arerank(self, query: str, passages: Sequence[str], **kwargs: object) -> list[ScoredPassage]:
+        """Async :meth:`rerank`; runs off the event loop."""
+        return await asyncio.to_thread(self.rerank, query, passages, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def default_alpha(self) -> float:
+        """Fusion weight used when a call gives none: the calibrated value, else 1.0 (LLM only)."""
+        return 1.0
 
     # --------------------------------------------------------------- generation
     def _generation_options(self, **kwargs: object) -> GenerationOptions:

@@ -1,0 +1,21 @@
+"""The `rankrag` command line. Each command group lives in its own module; heavy imports stay lazy."""
+
+from __future__ import annotations
+
+import typer
+
+from rankrag import commands_eval, commands_index, commands_train
+
+app = typer.Typer(
+    name="rankrag",
+    help="RankRAG: rerank retrieved passages and answer with one LLM.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+commands_index.register(app)
+commands_train.register(app)
+app.add_typer(commands_eval.app, name="eval", help="Evaluate reranking and answers against baselines.")
+
+
+if __name__ == "__main__":
+    app()
