@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rankrag import commands_eval, commands_index, commands_train
+from rankrag import commands_calibrate, commands_eval, commands_index, commands_train
 
 app = typer.Typer(
     name="rankrag",
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 commands_index.register(app)
 commands_train.register(app)
+commands_calibrate.register(app)
 app.add_typer(commands_eval.app, name="eval", help="Evaluate reranking and answers against baselines.")
 
 

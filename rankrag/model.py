@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from dataclasses import replace
 from typing import Iterator, Sequence
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from rankrag import fusion, generation, loading, scoring
+from rankrag import calibration_store, fusion, generation, loading, scoring
 from rankrag.generation import Generation, GenerationOptions
 from rankrag.prompts import PromptTemplates, render_generation_prompt, render_messages, resolve_style
 from rankrag.registry import SharedRegistry
@@ -19,7 +20,9 @@ from rankrag.validation import check_passages, check_positive, check_query
 
 ModelSource = str | os.PathLike[str] | tuple[PreTrainedModel, PreTrainedTokenizerBase] | None
 
+logger = logging.getLogger(__name__)
 _REGISTRY: SharedRegistry[RankRAGModel] = SharedRegistry()
+_WARNED_UNCALIBRATED: set[str] = set()
 
 
 class RankRAGModel:
@@ -194,9 +197,30 @@ class RankRAGModel:
         return await asyncio.to_thread(self.rerank, query, passages, **kwargs)  # type: ignore[arg-type]
 
     @property
+    def calibration(self) -> dict[str, object] | None:
+        """The stored fusion calibration of this model (see ``rankrag calibrate``), or None."""
+        if not hasattr(self, "_calibration"):
+            self._calibration = calibration_store.load_calibration(self.spec, self.name)
+        return self._calibration
+
+    def reload_calibration(self) -> None:
+        self.__dict__.pop("_calibration", None)
+
+    @property
     def default_alpha(self) -> float:
         """Fusion weight used when a call gives none: the calibrated value, else 1.0 (LLM only)."""
-        return 1.0
+        calibration = self.calibration
+        if calibration is None:
+            if self.name not in _WARNED_UNCALIBRATED:
+                _WARNED_UNCALIBRATED.add(self.name)
+                logger.warning(
+                    "RankRAG model %r has no calibration: its reranking quality is unmeasured and may be below "
+                    "the retriever's. Measure it and pick the fusion weight with: rankrag calibrate "
+                    "--data-dir DIR --dataset trec_dl_passage --model <model> [--adapter <adapter>]",
+                    self.name,
+                )
+            return 1.0
+        return float(calibration["alpha"])  # type: ignore[arg-type]
 
     # --------------------------------------------------------------- generation
     def _generation_options(self, **kwargs: object) -> GenerationOptions:

@@ -1,0 +1,55 @@
+"""Where a model's fusion calibration (the ``alpha`` picked by ``rankrag calibrate``) is kept.
+
+Looked up, in order: the adapter directory, the local model directory, then the user cache
+(``~/.cache/rankrag/calibration/<model name>.json``). ``save_calibration`` writes to the first of those
+that is writable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rankrag.loading import ModelSpec, cache_dir
+
+CALIBRATION_FILE = "rankrag_calibration.json"
+
+
+def calibration_paths(spec: ModelSpec | None, name: str) -> list[Path]:
+    paths = []
+    if spec is not None and spec.adapter and Path(spec.adapter).is_dir():
+        paths.append(Path(spec.adapter) / CALIBRATION_FILE)
+    elif spec is not None and spec.gguf_file is None and Path(spec.source).is_dir():
+        paths.append(Path(spec.source) / CALIBRATION_FILE)
+    safe_name = "".join(ch if ch.isalnum() or ch in "._-+" else "_" for ch in name)
+    paths.append(cache_dir() / "calibration" / f"{safe_name}.json")
+    return paths
+
+
+def load_calibration(spec: ModelSpec | None, name: str) -> dict[str, Any] | None:
+    for path in calibration_paths(spec, name):
+        if path.is_file():
+            return dict(json.loads(path.read_text(encoding="utf-8")))
+    return None
+
+
+def save_calibration(spec: ModelSpec | None, name: str, calibration: dict[str, Any], path: Path | None = None) -> Path:
+    """Write ``calibration`` (must hold ``alpha``) atomically; returns the file written."""
+    alpha = calibration.get("alpha")
+    if not isinstance(alpha, (int, float)) or not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"calibration needs an alpha between 0 and 1, got {alpha!r}")
+    targets = [path] if path is not None else calibration_paths(spec, name)
+    last_error: OSError | None = None
+    for target in targets:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", dir=target.parent, delete=False, suffix=".tmp") as handle:
+                json.dump(calibration, handle, indent=2, sort_keys=True)
+            os.replace(handle.name, target)
+            return target
+        except OSError as error:
+            last_error = error
+    raise OSError(f"could not write the calibration anywhere: {last_error}")
