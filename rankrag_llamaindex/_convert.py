@@ -1,0 +1,154 @@
+"""Translations between LlamaIndex types and the rankrag core. No ranking or generation logic lives here."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse, MessageRole
+from llama_index.core.schema import MetadataMode, NodeWithScore
+
+from rankrag import Generation, RankRAGModel, ScoredPassage
+
+RETRIEVAL_SCORE_KEY = "retrieval_score"
+LLM_SCORE_KEY = "llm_score"
+_SCORE_KEYS = [RETRIEVAL_SCORE_KEY, LLM_SCORE_KEY]
+
+GENERATION_OPTION_NAMES = ("max_new_tokens", "temperature", "top_p", "stop", "seed")
+
+
+def load_options(
+    source: str | os.PathLike[str] | None = None,
+    quantization: str | None = None,
+    adapter: str | os.PathLike[str] | None = "default",
+    dtype: str | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """The :meth:`RankRAGModel.load` options a caller actually set (None / "default" mean "not set")."""
+    options: dict[str, Any] = {
+        key: value
+        for key, value in {"source": source, "quantization": quantization, "dtype": dtype, "device": device}.items()
+        if value is not None
+    }
+    if adapter != "default":
+        options["adapter"] = adapter
+    return options
+
+
+def resolve_model(model: RankRAGModel | str | os.PathLike[str] | None, options: dict[str, Any]) -> RankRAGModel:
+    """The shared RankRAGModel: ``model`` itself when already loaded, else ``RankRAGModel.load(...)``.
+
+    ``model`` may be a RankRAGModel, a model name/path (the ``source`` of :meth:`RankRAGModel.load`) or
+    None (``options["source"]``, else the embedded default). Equal arguments give the same instance, also
+    across the LangChain and LlamaIndex components.
+    """
+    options = dict(options)
+    if isinstance(model, RankRAGModel):
+        if options:
+            raise ValueError(
+                f"got a loaded RankRAGModel together with load options {sorted(options)}; pass one or the other"
+            )
+        return model
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"model must be a RankRAGModel, a model name or path, or None; got {type(model).__name__}")
+    if model is not None and "source" in options:
+        raise ValueError("pass the model name either as `model` or as `source`, not both")
+    source = model if model is not None else options.pop("source", None)
+    return RankRAGModel.load(source, **options)
+
+
+# ----------------------------------------------------------------------------------------- nodes
+def node_text(node: NodeWithScore, metadata_mode: MetadataMode) -> str:
+    return node.node.get_content(metadata_mode=metadata_mode)
+
+
+def first_stage_scores(nodes: Sequence[NodeWithScore]) -> list[float] | None:
+    """The retrieval scores when every node has one; None (rank-based fusion) otherwise."""
+    scores = [node.score for node in nodes]
+    return None if any(score is None for score in scores) else [float(s) for s in scores]  # type: ignore[arg-type]
+
+
+def scored_node(original: NodeWithScore, score: float, llm_score: float) -> NodeWithScore:
+    """A copy of ``original`` scored by RankRAG; the input node is left untouched.
+
+    The retrieval score and the LLM score go into the copy's metadata, hidden from the text that
+    LlamaIndex embeds or sends to the answering LLM.
+    """
+    inner = original.node
+    metadata = {**inner.metadata, RETRIEVAL_SCORE_KEY: original.score, LLM_SCORE_KEY: llm_score}
+    copy = inner.model_copy(
+        update={
+            "metadata": metadata,
+            "excluded_llm_metadata_keys": _with_keys(inner.excluded_llm_metadata_keys),
+            "excluded_embed_metadata_keys": _with_keys(inner.excluded_embed_metadata_keys),
+        }
+    )
+    return NodeWithScore(node=copy, score=score)
+
+
+def _with_keys(keys: list[str]) -> list[str]:
+    return [*keys, *(key for key in _SCORE_KEYS if key not in keys)]
+
+
+def nodes_from_ranking(
+    nodes: Sequence[NodeWithScore], ranked: Sequence[ScoredPassage], positions: Sequence[int]
+) -> list[NodeWithScore]:
+    """NodeWithScore copies in ranked order; ``positions[i]`` is the node index of ranked passage input ``i``."""
+    return [
+        scored_node(nodes[positions[item.index]], item.score, float(item.metadata.get(LLM_SCORE_KEY, item.score)))
+        for item in ranked
+    ]
+
+
+# ------------------------------------------------------------------------------------------- llm
+def chat_messages_to_dicts(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
+    """LlamaIndex chat messages as the role/content dicts of the model's chat template."""
+    if not messages:
+        raise ValueError("messages is empty; pass at least one ChatMessage")
+    converted = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, ChatMessage):
+            raise TypeError(f"messages[{index}] must be a ChatMessage, got {type(message).__name__}")
+        role = message.role.value if isinstance(message.role, MessageRole) else str(message.role)
+        converted.append({"role": role, "content": message.content or ""})
+    return converted
+
+
+def completion_messages(prompt: str, system_prompt: str | None) -> list[dict[str, str]]:
+    """A plain completion prompt as one user turn (after the LLM's system prompt, if any)."""
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
+    system = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return [*system, {"role": "user", "content": prompt}]
+
+
+def generation_options(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Per-call generation options over the LLM's defaults; ``max_tokens`` is accepted for max_new_tokens."""
+    overrides = dict(overrides)
+    if "max_tokens" in overrides:
+        overrides.setdefault("max_new_tokens", overrides.pop("max_tokens"))
+    unknown = sorted(set(overrides) - set(GENERATION_OPTION_NAMES))
+    if unknown:
+        raise TypeError(f"unsupported generation options {unknown}; supported: {list(GENERATION_OPTION_NAMES)}")
+    options = {**defaults, **{key: value for key, value in overrides.items() if value is not None}}
+    options["stop"] = list(options.get("stop") or [])
+    return options
+
+
+def completion_response(generation: Generation) -> CompletionResponse:
+    usage = {
+        "prompt_tokens": generation.prompt_tokens,
+        "completion_tokens": generation.completion_tokens,
+        "total_tokens": generation.prompt_tokens + generation.completion_tokens,
+        "finish_reason": generation.finish_reason,
+    }
+    return CompletionResponse(text=generation.text, raw=usage, additional_kwargs=usage)
+
+
+def chat_response(completion: CompletionResponse) -> ChatResponse:
+    return ChatResponse(
+        message=ChatMessage(role=MessageRole.ASSISTANT, content=completion.text),
+        delta=completion.delta,
+        raw=completion.raw,
+        additional_kwargs=completion.additional_kwargs,
+    )

@@ -1,0 +1,184 @@
+"""RankRAGLLM: the shared RankRAG model as a LlamaIndex LLM (chat template, streaming, async)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any, AsyncIterator, Iterator, Sequence
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+    MessageRole,
+)
+from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from llama_index.core.llms.custom import CustomLLM
+
+from rankrag import RankRAGModel
+from rankrag_llamaindex import _convert
+
+_END = object()
+
+
+class RankRAGLLM(CustomLLM):
+    """A LlamaIndex ``LLM`` answering with a shared :class:`rankrag.RankRAGModel` (greedy by default).
+
+    Chat requests use the model's chat template; ``complete`` sends the prompt as one user turn
+    (``formatted=True`` sends it verbatim). Async methods run generation in a worker thread.
+
+    >>> llm = RankRAGLLM()                                   # embedded SmolLM2, shared with RankRAGReranker
+    >>> llm = RankRAGLLM("nvidia/Llama3-ChatQA-1.5-8B", quantization="4bit", max_new_tokens=128)
+    >>> llm = RankRAGLLM(model=reranker.model)               # explicitly the same instance
+    """
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_name: str = Field(description="Name of the loaded RankRAG model.")
+    max_new_tokens: int = Field(default=256, gt=0, description="Tokens generated at most per call.")
+    temperature: float = Field(default=0.0, ge=0.0, description="0 is greedy decoding.")
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus sampling when temperature > 0.")
+    stop: list[str] = Field(default_factory=list, description="Stop sequences (not part of the output).")
+    seed: int | None = Field(default=None, description="Sampling seed when temperature > 0.")
+    context_window: int = Field(default=0, description="Prompt + output tokens; 0 reads it from the model.")
+
+    _model: RankRAGModel = PrivateAttr()
+
+    def __init__(
+        self,
+        model: RankRAGModel | str | os.PathLike[str] | None = None,
+        *,
+        source: str | os.PathLike[str] | None = None,
+        quantization: str | None = None,
+        adapter: str | os.PathLike[str] | None = "default",
+        dtype: str | None = None,
+        device: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        resolved = _convert.resolve_model(
+            model, _convert.load_options(source, quantization, adapter, dtype, device)
+        )
+        kwargs.setdefault("context_window", resolved.context_window)
+        super().__init__(model_name=resolved.name, **kwargs)
+        self._model = resolved
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "RankRAGLLM"
+
+    @property
+    def model(self) -> RankRAGModel:
+        """The shared RankRAGModel this LLM generates with."""
+        return self._model
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(
+            context_window=self.context_window,
+            num_output=self.max_new_tokens,
+            is_chat_model=True,
+            is_function_calling_model=False,
+            model_name=self.model_name,
+            system_role=MessageRole.SYSTEM,
+        )
+
+    # ------------------------------------------------------------------ translation
+    def _options(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        defaults = {
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "stop": self.stop,
+            "seed": self.seed,
+        }
+        return _convert.generation_options(defaults, overrides)
+
+    def _completion_ids(self, prompt: str, formatted: bool) -> list[int]:
+        if formatted:
+            if not isinstance(prompt, str):
+                raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
+            # An already formatted prompt is tokenised as the core tokenises the prompts it renders.
+            return self._model.tokenizer.encode(prompt, add_special_tokens=self._model.prompt_style == "chatqa")
+        return self._model.messages_prompt_ids(_convert.completion_messages(prompt, self.system_prompt))
+
+    def _chat_ids(self, messages: Sequence[ChatMessage]) -> list[int]:
+        return self._model.messages_prompt_ids(_convert.chat_messages_to_dicts(messages))
+
+    def _generate(self, prompt_ids: list[int], options: dict[str, Any]) -> CompletionResponse:
+        return _convert.completion_response(self._model.generate_ids(prompt_ids, **options))
+
+    def _stream(self, prompt_ids: list[int], options: dict[str, Any]) -> Iterator[CompletionResponse]:
+        text = ""
+        for delta in self._model.stream_ids(prompt_ids, **options):
+            text += delta
+            yield CompletionResponse(text=text, delta=delta)
+
+    def _complete_sync(self, prompt: str, formatted: bool, kwargs: dict[str, Any]) -> CompletionResponse:
+        return self._generate(self._completion_ids(prompt, formatted), self._options(kwargs))
+
+    def _chat_sync(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatResponse:
+        return _convert.chat_response(self._generate(self._chat_ids(messages), self._options(kwargs)))
+
+    def _stream_complete_sync(self, prompt: str, formatted: bool, kwargs: dict[str, Any]) -> CompletionResponseGen:
+        prompt_ids, options = self._completion_ids(prompt, formatted), self._options(kwargs)
+        return self._stream(prompt_ids, options)
+
+    def _stream_chat_sync(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatResponseGen:
+        prompt_ids, options = self._chat_ids(messages), self._options(kwargs)
+        return (_convert.chat_response(chunk) for chunk in self._stream(prompt_ids, options))
+
+    # --------------------------------------------------------------------- sync API
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        return self._complete_sync(prompt, formatted, kwargs)
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        return self._stream_complete_sync(prompt, formatted, kwargs)
+
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return self._chat_sync(messages, kwargs)
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        return self._stream_chat_sync(messages, kwargs)
+
+    # -------------------------------------------------------------------- async API
+    @llm_completion_callback()
+    async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        return await asyncio.to_thread(self._complete_sync, prompt, formatted, kwargs)
+
+    @llm_completion_callback()
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
+        chunks = await asyncio.to_thread(self._stream_complete_sync, prompt, formatted, kwargs)
+        return _iterate_in_thread(chunks)
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return await asyncio.to_thread(self._chat_sync, messages, kwargs)
+
+    @llm_chat_callback()
+    async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+        chunks = await asyncio.to_thread(self._stream_chat_sync, messages, kwargs)
+        return _iterate_in_thread(chunks)
+
+
+async def _iterate_in_thread(chunks: Iterator[Any]) -> AsyncIterator[Any]:
+    """Consume a blocking iterator from the event loop, each step in a worker thread."""
+    try:
+        while (chunk := await asyncio.to_thread(next, chunks, _END)) is not _END:
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            await asyncio.to_thread(close)
+

@@ -1,0 +1,169 @@
+"""RankRAGReranker: RankRAG's P(True) reranking as a LlamaIndex node postprocessor."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
+from llama_index.core.callbacks import CBEventType, EventPayload
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
+
+from rankrag import RankRAGModel, ScoredPassage
+from rankrag.validation import check_query
+from rankrag_llamaindex import _convert
+
+dispatcher = get_dispatcher(__name__)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What goes to the core: the query, the texts of the nodes that have text, and their positions."""
+
+    query: str
+    texts: list[str]
+    positions: list[int]
+    first_stage_scores: list[float] | None
+
+
+class RankRAGReranker(BaseNodePostprocessor):
+    """Reorders retrieved nodes by the shared RankRAG model's relevance score, best first.
+
+    ``NodeWithScore.score`` becomes the RankRAG score (fused with the retrieval score when ``alpha`` < 1);
+    the returned nodes are copies whose metadata keeps ``retrieval_score`` and ``llm_score`` (P(True)).
+    Nodes whose text is empty are not sent to the model: they score 0 and come last.
+
+    >>> reranker = RankRAGReranker(top_n=5)                      # embedded SmolLM2, shared with RankRAGLLM
+    >>> engine = index.as_query_engine(similarity_top_k=20, node_postprocessors=[reranker], llm=RankRAGLLM())
+    """
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    top_n: int = Field(default=5, gt=0, description="Number of nodes returned.")
+    score_threshold: float | None = Field(default=None, description="Drop nodes scoring below this.")
+    batch_size: int | None = Field(default=None, gt=0, description="Passages per forward pass.")
+    alpha: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Weight of the LLM score against the retrieval signal; None uses the model's default.",
+    )
+    metadata_mode: MetadataMode = Field(
+        default=MetadataMode.EMBED, description="Which node metadata is shown to the model with the text."
+    )
+    model_name: str = Field(description="Name of the loaded RankRAG model.")
+
+    _model: RankRAGModel = PrivateAttr()
+
+    def __init__(
+        self,
+        model: RankRAGModel | str | os.PathLike[str] | None = None,
+        *,
+        source: str | os.PathLike[str] | None = None,
+        quantization: str | None = None,
+        adapter: str | os.PathLike[str] | None = "default",
+        dtype: str | None = None,
+        device: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        resolved = _convert.resolve_model(
+            model, _convert.load_options(source, quantization, adapter, dtype, device)
+        )
+        super().__init__(model_name=resolved.name, **kwargs)
+        self._model = resolved
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "RankRAGReranker"
+
+    @property
+    def model(self) -> RankRAGModel:
+        """The shared RankRAGModel this reranker scores with."""
+        return self._model
+
+    # ---------------------------------------------------------------------- postprocess
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        request = self._request(nodes, query_bundle)
+        if not nodes:
+            return []
+        self._start_event(nodes, query_bundle)
+        with self.callback_manager.event(
+            CBEventType.RERANKING, payload=self._callback_payload(nodes, request.query)
+        ) as event:
+            ranked = self._model.rerank(request.query, request.texts, **self._rerank_options(request))
+            result = self._result(nodes, request, ranked)
+            event.on_end(payload={EventPayload.NODES: result})
+        dispatcher.event(ReRankEndEvent(nodes=result))
+        return result
+
+    @dispatcher.span
+    async def _apostprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        request = self._request(nodes, query_bundle)
+        if not nodes:
+            return []
+        self._start_event(nodes, query_bundle)
+        with self.callback_manager.event(
+            CBEventType.RERANKING, payload=self._callback_payload(nodes, request.query)
+        ) as event:
+            ranked = await self._model.arerank(request.query, request.texts, **self._rerank_options(request))
+            result = self._result(nodes, request, ranked)
+            event.on_end(payload={EventPayload.NODES: result})
+        dispatcher.event(ReRankEndEvent(nodes=result))
+        return result
+
+    # ------------------------------------------------------------------------ helpers
+    def _request(self, nodes: Sequence[NodeWithScore], query_bundle: QueryBundle | None) -> _Request:
+        query = _query_string(query_bundle)
+        if isinstance(nodes, (str, NodeWithScore)) or not isinstance(nodes, Sequence):
+            raise TypeError(f"nodes must be a list of NodeWithScore, got {type(nodes).__name__}")
+        for index, node in enumerate(nodes):
+            if not isinstance(node, NodeWithScore):
+                raise TypeError(f"nodes[{index}] must be a NodeWithScore, got {type(node).__name__}")
+        positions = [i for i, node in enumerate(nodes) if node.node.get_content(MetadataMode.NONE).strip()]
+        texts = [_convert.node_text(nodes[i], self.metadata_mode) for i in positions]
+        scores = _convert.first_stage_scores(nodes)
+        first_stage = [scores[i] for i in positions] if scores is not None else None
+        return _Request(query=query, texts=texts, positions=positions, first_stage_scores=first_stage)
+
+    def _rerank_options(self, request: _Request) -> dict[str, Any]:
+        return {"batch_size": self.batch_size, "first_stage_scores": request.first_stage_scores, "alpha": self.alpha}
+
+    def _result(
+        self, nodes: Sequence[NodeWithScore], request: _Request, ranked: Sequence[ScoredPassage]
+    ) -> list[NodeWithScore]:
+        scored = _convert.nodes_from_ranking(nodes, ranked, request.positions)
+        kept = set(request.positions)
+        scored += [_convert.scored_node(node, 0.0, 0.0) for i, node in enumerate(nodes) if i not in kept]
+        if self.score_threshold is not None:
+            scored = [node for node in scored if (node.score or 0.0) >= self.score_threshold]
+        return scored[: self.top_n]
+
+    def _start_event(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None) -> None:
+        dispatcher.event(
+            ReRankStartEvent(query=query_bundle, nodes=nodes, top_n=self.top_n, model_name=self.model_name)
+        )
+
+    def _callback_payload(self, nodes: list[NodeWithScore], query: str) -> dict[EventPayload, Any]:
+        return {
+            EventPayload.NODES: nodes,
+            EventPayload.MODEL_NAME: self.model_name,
+            EventPayload.QUERY_STR: query,
+            EventPayload.TOP_K: self.top_n,
+        }
+
+
+def _query_string(query_bundle: QueryBundle | None) -> str:
+    if query_bundle is None:
+        raise ValueError("RankRAGReranker needs the query: pass query_bundle=QueryBundle(...) or query_str=...")
+    query = getattr(query_bundle, "query_str", None)
+    if query is None:
+        raise ValueError("query_bundle has no query string; RankRAGReranker ranks nodes against query_str")
+    return check_query(query, "query_bundle.query_str")
