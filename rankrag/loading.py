@@ -243,9 +243,23 @@ def load_model_and_tokenizer(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrain
         model = model.to(spec.device)
     if spec.adapter is not None:
         model = _apply_adapter(model, spec)
-    model.eval()
     model.requires_grad_(False)
+    return prepare_for_inference(model, tokenizer)
+
+
+def prepare_for_inference(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Evaluation mode (no dropout, so scores are deterministic) and a pad token for batching.
+
+    Also applied to caller-supplied (model, tokenizer) pairs, which often arrive in training mode.
+    """
+    model.eval()
     if tokenizer.pad_token_id is None:
+        if tokenizer.eos_token is None:
+            raise UnsupportedConfigurationError(
+                "the tokenizer has neither a pad token nor an end-of-sequence token; set tokenizer.pad_token"
+            )
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
 

@@ -75,7 +75,9 @@ class RankRAGModel:
             model, tokenizer = source
             key = ("object", id(model), id(tokenizer))
             name = getattr(model.config, "name_or_path", "") or type(model).__name__
-            return _REGISTRY.get_or_create(key, lambda: cls(model, tokenizer, name=name))
+            return _REGISTRY.get_or_create(
+                key, lambda: cls(*loading.prepare_for_inference(model, tokenizer), name=name)
+            )
         resolved_device = loading.resolve_device(device)
         directory, gguf_file = loading.resolve_source(source)
         spec = loading.ModelSpec(
