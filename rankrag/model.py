@@ -10,7 +10,7 @@ from typing import Iterator, Sequence
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from rankrag import calibration_store, fusion, generation, loading, scoring
+from rankrag import batching, calibration_store, fusion, generation, loading, prefix_cache, scoring
 from rankrag.generation import Generation, GenerationOptions
 from rankrag.prompts import PromptTemplates, render_generation_prompt, render_messages, resolve_style
 from rankrag.registry import SharedRegistry
@@ -148,15 +148,18 @@ class RankRAGModel:
         if not items:
             return []
         options = self._scoring_options(batch_size, normalization)
-        encoded = RankingEncoder(self.tokenizer, self.templates, options).encode(query, items)
+        return batching.score_requests([self._score_request(query, items, options)])[0]
+
+    def _score_request(self, query: str, passages: Sequence[str], options: ScoringOptions) -> batching.ScoreRequest:
+        encoder = RankingEncoder(self.tokenizer, self.templates, options)
         true_id, false_id = self._answer_ids
-        return scoring.score_encoded(
-            self.model,
-            encoded,
+        return batching.ScoreRequest(
+            model=self.model,
+            prompts=prefix_cache.split_prompts(encoder, query, passages),
+            options=options,
             true_id=true_id,
             false_id=false_id,
             pad_id=int(self.tokenizer.pad_token_id),
-            options=options,
         )
 
     def rerank(
@@ -178,6 +181,16 @@ class RankRAGModel:
         """
         check_positive(top_k, "top_k")
         llm_scores = self.score(query, passages, batch_size=batch_size)
+        return self._ranked(passages, llm_scores, top_k, first_stage_scores, alpha)
+
+    def _ranked(
+        self,
+        passages: Sequence[str],
+        llm_scores: list[float],
+        top_k: int | None,
+        first_stage_scores: Sequence[float] | None,
+        alpha: float | None,
+    ) -> list[ScoredPassage]:
         weight = self.default_alpha if alpha is None else alpha
         first = fusion.normalized_first_stage(len(llm_scores), first_stage_scores)
         final = fusion.fuse(llm_scores, first, weight) if weight < 1.0 else llm_scores
@@ -191,12 +204,45 @@ class RankRAGModel:
         return ranked[:top_k] if top_k is not None else ranked
 
     async def ascore(self, query: str, passages: Sequence[str], **kwargs: object) -> list[float]:
-        """Async :meth:`score`; runs off the event loop."""
-        return await asyncio.to_thread(self.score, query, passages, **kwargs)  # type: ignore[arg-type]
+        """Async :meth:`score`; runs off the event loop. Concurrent calls on one model share forward
+        passes (:mod:`rankrag.batching`) unless the handle's ``ScoringOptions(coalesce=False)``."""
+        return await self._ascore(query, passages, **kwargs)  # type: ignore[arg-type]
+
+    async def _ascore(
+        self,
+        query: str,
+        passages: Sequence[str],
+        *,
+        batch_size: int | None = None,
+        normalization: Normalization | None = None,
+    ) -> list[float]:
+        check_query(query)
+        items = check_passages(passages)
+        if not items:
+            return []
+        options = self._scoring_options(batch_size, normalization)
+        if not options.coalesce:
+            return await asyncio.to_thread(self.score, query, items, batch_size=batch_size, normalization=normalization)
+        request = await asyncio.to_thread(self._score_request, query, items, options)
+        return await batching.coalescer_for(self.model).score(request)
 
     async def arerank(self, query: str, passages: Sequence[str], **kwargs: object) -> list[ScoredPassage]:
-        """Async :meth:`rerank`; runs off the event loop."""
-        return await asyncio.to_thread(self.rerank, query, passages, **kwargs)  # type: ignore[arg-type]
+        """Async :meth:`rerank`; runs off the event loop and shares forward passes like :meth:`ascore`."""
+        return await self._arerank(query, passages, **kwargs)  # type: ignore[arg-type]
+
+    async def _arerank(
+        self,
+        query: str,
+        passages: Sequence[str],
+        *,
+        top_k: int | None = None,
+        batch_size: int | None = None,
+        first_stage_scores: Sequence[float] | None = None,
+        alpha: float | None = None,
+    ) -> list[ScoredPassage]:
+        check_positive(top_k, "top_k")
+        llm_scores = await self._ascore(query, passages, batch_size=batch_size)
+        return self._ranked(passages, llm_scores, top_k, first_stage_scores, alpha)
 
     @property
     def calibration(self) -> dict[str, object] | None:

@@ -22,6 +22,9 @@ class ScoringOptions:
     ``normalization="binary"`` (default) is softmax over the two answer tokens, P(True | True or False),
     which uses the whole [0, 1] range even for models that put little mass on either word.
     ``"vocab"`` is P(True) under the full next-token distribution, the paper's literal definition.
+    ``prefix_cache`` computes the prompt part shared by all passages of a query once and reuses its
+    keys and values for every batch (:mod:`rankrag.prefix_cache`; same scores up to float rounding).
+    ``coalesce`` lets concurrent async calls on one model share forward passes (:mod:`rankrag.batching`).
     """
 
     batch_size: int = 16
@@ -29,6 +32,8 @@ class ScoringOptions:
     max_passage_tokens: int = 384
     normalization: Normalization = "binary"
     truncate: bool = True
+    prefix_cache: bool = True
+    coalesce: bool = True
 
 
 def answer_token_ids(tokenizer: PreTrainedTokenizerBase, templates: PromptTemplates) -> tuple[int, int]:
