@@ -121,6 +121,25 @@ class _StopFilter:
         return out
 
 
+class _EdgeTrimmer:
+    """Streams text without its leading and trailing whitespace, as :func:`generate` returns it."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.held = ""
+
+    def feed(self, chunk: str) -> str:
+        if not self.started:
+            chunk = chunk.lstrip()
+            if not chunk:
+                return ""
+            self.started = True
+        text = self.held + chunk
+        body = text.rstrip()
+        self.held = text[len(body) :]  # released once more text follows, dropped at the end
+        return body
+
+
 def stream(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -145,14 +164,15 @@ def stream(
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
     stops = _StopFilter(options.stop)
+    trim = (lambda text: text) if options.stop else _EdgeTrimmer().feed  # same text as generate()
     try:
         for chunk in streamer:
             if stops.done:
                 continue
-            text = stops.feed(chunk)
+            text = trim(stops.feed(chunk))
             if text:
                 yield text
-        tail = "" if stops.done else stops.flush()
+        tail = "" if stops.done else trim(stops.flush())
         if tail:
             yield tail
     finally:

@@ -273,7 +273,8 @@ class RankRAGModel:
     # --------------------------------------------------------------- generation
     def _generation_options(self, **kwargs: object) -> GenerationOptions:
         stop = kwargs.pop("stop", None) or ()
-        return GenerationOptions(stop=tuple(stop), **{k: v for k, v in kwargs.items() if v is not None})  # type: ignore[arg-type]
+        stops = (stop,) if isinstance(stop, str) else tuple(stop)  # one string is one stop sequence
+        return GenerationOptions(stop=stops, **{k: v for k, v in kwargs.items() if v is not None})  # type: ignore[arg-type]
 
     def answer_prompt_ids(self, question: str, contexts: Sequence[str], max_context_tokens: int = 384) -> list[int]:
         """RankRAG's generation prompt as token ids; each context is cut to ``max_context_tokens``."""

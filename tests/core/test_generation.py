@@ -1,0 +1,111 @@
+"""Generation on the embedded model: the answer, streaming, stop sequences, limits; and the pipeline."""
+
+from __future__ import annotations
+
+import pytest
+
+from rankrag import GenerationOptions, PromptTemplates, RankRAGModel, rankrag_answer
+from rankrag.generation import _EdgeTrimmer, _StopFilter, cut_at_stop
+
+QUESTION = "What is the capital of Japan?"
+CONTEXTS = ["Tokyo is the capital of Japan."]
+
+
+@pytest.fixture(scope="module")
+def prompt_ids(embedded_model: RankRAGModel) -> list[int]:
+    return embedded_model.answer_prompt_ids(QUESTION, CONTEXTS)
+
+
+@pytest.fixture(scope="module")
+def greedy(embedded_model: RankRAGModel) -> str:
+    return embedded_model.generate(QUESTION, CONTEXTS, max_new_tokens=12)
+
+
+def test_answer_from_the_passage_names_tokyo(greedy: str) -> None:
+    assert "Tokyo" in greedy
+
+
+def test_stream_chunks_join_to_the_greedy_answer(embedded_model: RankRAGModel, greedy: str) -> None:
+    chunks = list(embedded_model.stream(QUESTION, CONTEXTS, max_new_tokens=12))
+    assert len(chunks) > 1 and all(isinstance(c, str) and c for c in chunks)
+    assert "".join(chunks) == greedy
+
+
+def test_stop_sequence_cuts_the_text(embedded_model: RankRAGModel, prompt_ids: list[int], greedy: str) -> None:
+    stopped = embedded_model.generate_ids(prompt_ids, max_new_tokens=12, stop=["Tokyo"])
+    assert stopped.text == greedy[: greedy.index("Tokyo")]
+    assert stopped.finish_reason == "stop"
+    streamed = "".join(embedded_model.stream_ids(prompt_ids, max_new_tokens=12, stop=["Tokyo"]))
+    assert streamed == stopped.text
+
+
+def test_a_single_stop_string_is_one_sequence(embedded_model: RankRAGModel, prompt_ids: list[int], greedy: str) -> None:
+    cut = greedy.index(" of")
+    assert embedded_model.generate_ids(prompt_ids, max_new_tokens=12, stop=" of").text == greedy[:cut]
+
+
+def test_max_new_tokens_limits_the_completion(embedded_model: RankRAGModel, prompt_ids: list[int]) -> None:
+    result = embedded_model.generate_ids(prompt_ids, max_new_tokens=3)
+    assert result.completion_tokens == 3
+    assert result.finish_reason == "length"
+    assert result.prompt_tokens == len(prompt_ids)
+
+
+def test_seeded_sampling_is_reproducible(embedded_model: RankRAGModel, prompt_ids: list[int]) -> None:
+    first = embedded_model.generate_ids(prompt_ids, max_new_tokens=6, temperature=0.9, seed=7)
+    second = embedded_model.generate_ids(prompt_ids, max_new_tokens=6, temperature=0.9, seed=7)
+    assert first.text == second.text
+
+
+def test_pipeline_reranks_then_answers(embedded_model: RankRAGModel) -> None:
+    passages = ["Bananas are yellow.", CONTEXTS[0], "Paris is the capital of France."]
+    result = rankrag_answer(QUESTION, passages, model=embedded_model, top_k=2, max_new_tokens=12)
+    assert result.question == QUESTION
+    assert len(result.contexts) == 2
+    assert all(passages[c.index] == c.text for c in result.contexts)
+    assert result.contexts[0].score >= result.contexts[1].score
+    assert result.answer.strip()
+    assert embedded_model.answer(QUESTION, [], top_k=2).contexts == []
+
+
+@pytest.mark.parametrize("style", ["chat", "chatqa"])
+def test_stream_matches_generate_on_the_tiny_model(tiny_model: RankRAGModel, style: str) -> None:
+    """Random weights emit odd whitespace and byte pieces: streamed text must still equal the generated text."""
+    handle = tiny_model.with_options(templates=PromptTemplates(style=style))  # type: ignore[arg-type]
+    prompt = handle.answer_prompt_ids("Where?", ["Somewhere far away."])
+    for stop in (None, ["e"]):
+        expected = handle.generate_ids(prompt, max_new_tokens=24, stop=stop).text
+        assert "".join(handle.stream_ids(prompt, max_new_tokens=24, stop=stop)) == expected
+
+
+# ------------------------------------------------------------------------ pure mechanics
+def test_cut_at_stop_uses_the_earliest_sequence() -> None:
+    assert cut_at_stop("one. two! three", [".", "!"]) == ("one", True)
+    assert cut_at_stop("no stop here", ["###"]) == ("no stop here", False)
+
+
+def test_stop_filter_holds_back_a_partial_stop_sequence() -> None:
+    stops = _StopFilter(["###"])
+    assert stops.feed("Hello #") == "Hello "
+    assert stops.feed("#") == ""
+    assert stops.feed("# world") == ""
+    assert stops.done
+    false_alarm = _StopFilter(["###"])
+    assert false_alarm.feed("a ##") == "a "
+    assert false_alarm.feed(" b") == "## b"
+    assert false_alarm.flush() == ""
+
+
+def test_edge_trimmer_drops_outer_whitespace_only() -> None:
+    trim = _EdgeTrimmer()
+    pieces = [trim.feed(c) for c in ["  ", "\n The", " answer ", "\n\n", "is", " 42. "]]
+    assert "".join(pieces) == "The answer \n\nis 42."
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"max_new_tokens": 0}, {"temperature": -1.0}, {"top_p": 0.0}, {"top_p": 1.5}, {"stop": ("",)}],
+)
+def test_invalid_generation_options_are_refused(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        GenerationOptions(**kwargs)  # type: ignore[arg-type]
