@@ -1,9 +1,242 @@
-"""Placeholder until its issue lands; registers no commands yet."""
+"""`rankrag index` and `rankrag ask`: build a persistent Chroma index, then answer questions from it.
+
+Heavy libraries (chromadb, sentence-transformers, torch) are imported inside the commands, so
+``rankrag --help`` and input errors stay fast.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, Optional
+
 import typer
+
+if TYPE_CHECKING:
+    from rankrag.ingest import IndexReport, SkippedFile
+    from rankrag.model import RankRAGModel
+    from rankrag.store import DocumentStore, Retrieved
+
+DB_HELP = "Directory of the local Chroma database (created by `index` if missing)."
+URL_HELP = "Use the Chroma server at http://HOST:PORT instead of a local directory."
+COLLECTION_HELP = "Collection inside the database."
+
+
+# ------------------------------------------------------------------------------------------ errors
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+@contextlib.contextmanager
+def command_errors() -> Iterator[None]:
+    """Turn any failure into one line on stderr and exit status 1 (2 for bad input), never a traceback.
+
+    Set RANKRAG_DEBUG=1 to see the traceback instead.
+    """
+    from rankrag.errors import RankRAGError
+
+    try:
+        yield
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except KeyboardInterrupt:
+        typer.echo("rankrag: interrupted", err=True)
+        raise typer.Exit(130) from None
+    except Exception as error:
+        if os.environ.get("RANKRAG_DEBUG"):
+            raise
+        known = isinstance(error, (RankRAGError, ValueError, TypeError, OSError))
+        prefix = "error" if known else f"unexpected error ({type(error).__name__})"
+        typer.echo(f"rankrag: {prefix}: {_one_line(error)}", err=True)
+        raise typer.Exit(2 if isinstance(error, (ValueError, TypeError)) else 1) from None
+
+
+def _quiet_libraries() -> None:
+    """Keep stdout/stderr for our own output: no weight-loading bars or advisory logs from dependencies."""
+    import logging
+
+    from transformers.utils import logging as transformers_logging
+
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # optional CPU kernels it cannot find
+
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+
+
+# ------------------------------------------------------------------------------------------ index
+def run_index(
+    paths: list[Path],
+    *,
+    db: Path | None = None,
+    chroma_url: str | None = None,
+    collection: str = "rankrag",
+    embedding_model: str | None = None,
+    chunk_size: int | None = None,
+    chunk_overlap: int | None = None,
+    batch_size: int | None = None,
+    show_progress: bool = True,
+) -> tuple[IndexReport, int]:
+    """Index ``paths`` into the collection; returns the run's report and the collection's chunk count."""
+    from rankrag import ingest, store
+
+    collected = ingest.collect_files(paths)
+    for skipped in collected.skipped:
+        _warn_skipped(skipped)
+    sizes = {
+        "chunk_size": ingest.DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
+        "chunk_overlap": ingest.DEFAULT_CHUNK_OVERLAP if chunk_overlap is None else chunk_overlap,
+    }
+    ingest.make_splitter(**sizes)  # bad sizes fail before the database or the model is touched
+    _quiet_libraries()
+    client = store.connect(db, chroma_url, create=True)
+    documents = store.open_for_writing(client, collection, embedding_model)
+    report = ingest.index_files(
+        documents,
+        collected.files,
+        batch_size=ingest.DEFAULT_BATCH_SIZE if batch_size is None else batch_size,
+        show_progress=show_progress,
+        on_skip=_warn_skipped,
+        **sizes,
+    )
+    report.skipped[:0] = collected.skipped
+    if report.files_written + report.files_unchanged == 0:
+        raise ingest.IngestError("none of the files could be read; nothing was indexed")
+    return report, documents.count()
+
+
+def _warn_skipped(skipped: SkippedFile) -> None:
+    typer.echo(f"rankrag: warning: skipping {skipped.path}: {skipped.reason}", err=True)
+
+
+def index_command(
+    paths: list[Path] = typer.Argument(..., help="Files or folders (.txt, .md, .html, .pdf) to index."),
+    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
+    chroma_url: Optional[str] = typer.Option(None, "--chroma-url", help=URL_HELP),
+    collection: str = typer.Option("rankrag", "--collection", help=COLLECTION_HELP),
+    embedding_model: Optional[str] = typer.Option(
+        None, "--embedding-model", help="sentence-transformers model name or directory (default: the embedded all-MiniLM-L6-v2)."
+    ),
+    chunk_size: int = typer.Option(1000, "--chunk-size", help="Largest chunk, in characters."),
+    chunk_overlap: int = typer.Option(100, "--chunk-overlap", help="Characters shared by neighbouring chunks."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Chunks embedded and written per step."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+) -> None:
+    """Read, split, embed and store documents. Unchanged files are skipped; changed files replace their chunks."""
+    with command_errors():
+        report, total = run_index(
+            paths, db=db, chroma_url=chroma_url, collection=collection, embedding_model=embedding_model,
+            chunk_size=chunk_size, chunk_overlap=chunk_overlap, batch_size=batch_size, show_progress=progress,
+        )
+        where = chroma_url or str(db)
+        typer.echo(
+            f"{report.files_written} file(s) written ({report.chunks_written} chunks added, "
+            f"{report.chunks_removed} stale removed), {report.files_unchanged} unchanged, "
+            f"{len(report.skipped)} skipped; collection {collection!r} at {where} holds {total} chunks"
+        )
+
+
+# ------------------------------------------------------------------------------------------ ask
+@dataclass(frozen=True)
+class UsedPassage:
+    text: str
+    source: str
+    score: float
+    similarity: float
+
+    def as_json(self) -> dict[str, object]:
+        return {"text": self.text, "source": self.source, "score": self.score}
+
+
+def retrieve_and_rerank(
+    model: RankRAGModel, documents: DocumentStore, question: str, *, top_n: int, top_k: int, alpha: float | None = None
+) -> list[UsedPassage]:
+    """Top-``top_n`` chunks from Chroma, reranked by RankRAG (fused with the retrieval similarity), best ``top_k``."""
+    found: list[Retrieved] = documents.search(question, top_n)
+    ranked = model.rerank(
+        question, [r.text for r in found], top_k=top_k, first_stage_scores=[r.similarity for r in found], alpha=alpha
+    )
+    return [UsedPassage(p.text, found[p.index].source, p.score, found[p.index].similarity) for p in ranked]
+
+
+def _check_ask_options(question: str, top_n: int, top_k: int, max_new_tokens: int, alpha: float | None) -> None:
+    from rankrag.validation import check_positive, check_query
+
+    check_query(question, "question")
+    check_positive(top_n, "--top-n")
+    check_positive(top_k, "--top-k")
+    check_positive(max_new_tokens, "--max-new-tokens")
+    if top_k > top_n:
+        raise ValueError(f"--top-k ({top_k}) cannot be larger than --top-n ({top_n})")
+    if alpha is not None and not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"--alpha must be between 0 (retriever only) and 1 (LLM only), got {alpha}")
+
+
+def run_ask(
+    question: str,
+    *,
+    db: Path | None = None,
+    chroma_url: str | None = None,
+    collection: str = "rankrag",
+    top_n: int = 20,
+    top_k: int = 5,
+    model: str | None = None,
+    adapter: str | None = "default",
+    alpha: float | None = None,
+    max_new_tokens: int = 128,
+    as_json: bool = False,
+) -> None:
+    """Answer ``question`` from the index, streaming to stdout (or printing one JSON object)."""
+    _check_ask_options(question, top_n, top_k, max_new_tokens, alpha)
+    from rankrag import store
+    from rankrag.model import RankRAGModel
+
+    _quiet_libraries()
+    client = store.connect(db, chroma_url, create=False)
+    documents = store.open_for_reading(client, collection)
+    llm = RankRAGModel.load(model, adapter=adapter)
+    used = retrieve_and_rerank(llm, documents, question, top_n=top_n, top_k=top_k, alpha=alpha)
+    contexts = [p.text for p in used]
+    if as_json:
+        answer = llm.generate(question, contexts, max_new_tokens=max_new_tokens)
+        print(json.dumps({"question": question, "answer": answer, "contexts": [p.as_json() for p in used]}, ensure_ascii=False))
+        return
+    for piece in llm.stream(question, contexts, max_new_tokens=max_new_tokens):
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n\nPassages used (RankRAG score, retrieval similarity):\n")
+    for rank, passage in enumerate(used, start=1):
+        preview = " ".join(passage.text.split())
+        preview = preview if len(preview) <= 160 else preview[:157] + "..."
+        sys.stdout.write(f"{rank}. [{passage.score:.3f} | {passage.similarity:.3f}] {passage.source}\n   {preview}\n")
+    sys.stdout.flush()
+
+
+def ask_command(
+    question: str = typer.Argument(..., help="The question to answer from the index."),
+    db: Optional[Path] = typer.Option(None, "--db", help="Directory of the local Chroma database."),
+    chroma_url: Optional[str] = typer.Option(None, "--chroma-url", help=URL_HELP),
+    collection: str = typer.Option("rankrag", "--collection", help=COLLECTION_HELP),
+    top_n: int = typer.Option(20, "--top-n", help="Chunks retrieved from Chroma and reranked."),
+    top_k: int = typer.Option(5, "--top-k", help="Best reranked chunks the answer is generated from."),
+    model: Optional[str] = typer.Option(None, "--model", help="Hugging Face id, directory or .gguf (default: the embedded SmolLM2)."),
+    adapter: str = typer.Option("default", "--adapter", help="LoRA adapter directory or id, 'default' or 'none'."),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="Fusion weight: 1 = RankRAG only, 0 = retrieval order."),
+    max_new_tokens: int = typer.Option(128, "--max-new-tokens", help="Longest answer, in tokens."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object {question, answer, contexts}."),
+) -> None:
+    """Retrieve from the index, rerank with RankRAG, and answer from the best passages."""
+    with command_errors():
+        run_ask(
+            question, db=db, chroma_url=chroma_url, collection=collection, top_n=top_n, top_k=top_k, model=model,
+            adapter=adapter, alpha=alpha, max_new_tokens=max_new_tokens, as_json=as_json,
+        )
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the top-level app."""
+    """Add ``index`` and ``ask`` to the top-level app."""
+    app.command("index")(index_command)
+    app.command("ask")(ask_command)

@@ -1,25 +1,50 @@
-"""`make demo` fallback: rerank a few passages with the embedded model and answer (no index needed)."""
+"""`make demo`: index the shipped sample corpus into a persistent Chroma database, then ask it a question.
+
+The database lives in ``$RANKRAG_DEMO_DB`` (default ``~/.cache/rankrag/demo-db``); a second run finds the
+documents already indexed and only answers. The answer streams with the embedded SmolLM2-135M model.
+"""
 
 from __future__ import annotations
 
-from rankrag import RankRAGModel
+import os
+import sys
+from pathlib import Path
 
-PASSAGES = [
-    "Paris is the capital and most populous city of France.",
-    "Tokyo is the capital of Japan and the seat of the Japanese government.",
-    "Mount Fuji is the highest mountain in Japan, at 3,776 metres.",
-    "The Great Barrier Reef lies off the coast of Queensland, Australia.",
-]
+import typer
+
+from rankrag.commands_index import command_errors, run_ask, run_index
+
+SAMPLE_CORPUS = Path(__file__).parent / "sample_corpus" / "articles"
+QUESTION = "Who built the first full-scale working railway steam locomotive?"
 
 
-def main() -> None:
-    model = RankRAGModel.load()
-    question = "What is the capital of Japan?"
-    result = model.answer(question, PASSAGES, top_k=2)
-    print(f"Q: {question}\nA: {result.answer}\n")
-    for passage in result.contexts:
-        print(f"  [{passage.score:.3f}] (retrieval rank {passage.index + 1}) {passage.text}")
+def demo_db() -> Path:
+    default = Path.home() / ".cache" / "rankrag" / "demo-db"
+    return Path(os.environ.get("RANKRAG_DEMO_DB", default)).expanduser()
+
+
+def main(question: str = QUESTION) -> int:
+    """Run the demo; returns the exit status (non-zero after a one-line error on stderr)."""
+    db = demo_db()
+    try:
+        with command_errors():
+            _index_and_ask(question, db)
+    except typer.Exit as stop:
+        return int(stop.exit_code)
+    return 0
+
+
+def _index_and_ask(question: str, db: Path) -> None:
+    print(f"$ rankrag index {SAMPLE_CORPUS} --db {db}")
+    report, total = run_index([SAMPLE_CORPUS], db=db)
+    print(
+        f"{report.files_written} file(s) indexed, {report.files_unchanged} unchanged; "
+        f"the collection holds {total} chunks.\n"
+    )
+    print(f'$ rankrag ask "{question}" --db {db} --top-n 8 --top-k 3\n')
+    sys.stdout.flush()
+    run_ask(question, db=db, top_n=8, top_k=3, max_new_tokens=64)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(" ".join(sys.argv[1:]) or QUESTION))

@@ -1,0 +1,127 @@
+"""`rankrag index` and `rankrag ask` through the real typer app, on a real Chroma directory and the embedded model."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from typer.testing import Result
+
+from rankrag.commands_index import run_ask
+from rankrag.demo import SAMPLE_CORPUS
+from cli_helpers import one_line_error, squad_paragraphs, write_corpus
+
+QUESTION = "When did the world's first railway journey take place?"
+FAST = ("--top-n", 4, "--top-k", 2, "--max-new-tokens", 8)
+
+
+def test_index_warns_about_unreadable_files_and_reports(tmp_path: Path, invoke: Callable[..., Result]) -> None:
+    docs = tmp_path / "docs"
+    write_corpus(docs, squad_paragraphs()[:2], per_file=1)
+    (docs / "blob.txt").write_bytes(b"\x00\x01\x02binary")
+    (docs / "old.md").write_bytes("Café".encode("latin-1"))
+
+    result = invoke("index", docs, "--db", tmp_path / "db", "--no-progress")
+
+    assert result.exit_code == 0, result.output
+    assert f"skipping {docs / 'blob.txt'}: binary content" in result.stderr
+    assert f"skipping {docs / 'old.md'}: not valid UTF-8" in result.stderr
+    assert "2 file(s) written" in result.stdout and "2 skipped" in result.stdout
+    again = invoke("index", docs, "--db", tmp_path / "db", "--no-progress")
+    assert "0 file(s) written (0 chunks added" in again.stdout and "2 unchanged" in again.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("index", "{tmp}/missing", "--db", "{tmp}/db"), "path not found: {tmp}/missing"),
+        (("index", "{tmp}/empty", "--db", "{tmp}/db"), "no .txt, .md, .html or .pdf files found in {tmp}/empty"),
+        (("index", "{tmp}/docs", "--db", "{tmp}/docs/a.txt"), "is a file, not a directory"),
+        (("index", "{tmp}/docs", "--db", "{tmp}/docs/a.txt/db"), "cannot create database directory"),
+        (("index", "{tmp}/docs", "--db", "{tmp}/corrupt"), "cannot open the Chroma database at {tmp}/corrupt"),
+        (("index", "{tmp}/docs", "--db", "{tmp}/db", "--chunk-overlap", "2000"), "chunk overlap"),
+        (("index", "{tmp}/docs", "--db", "{tmp}/db", "--chroma-url", "http://127.0.0.1:9"), "not both"),
+        (("index", "{tmp}/docs/only-binary", "--db", "{tmp}/db"), "none of the files could be read"),
+        (("ask", "", "--db", "{tmp}/db"), "question is empty"),
+        (("ask", "Why?", "--db", "{tmp}/nothing-here"), "no Chroma database at {tmp}/nothing-here"),
+        (("ask", "Why?", "--db", "{tmp}/corrupt"), "cannot open the Chroma database"),
+        (("ask", "Why?", "--db", "{tmp}/db", "--top-k", "9", "--top-n", "3"), "--top-k (9) cannot be larger"),
+        (("ask", "Why?", "--chroma-url", "ftp://somewhere"), "--chroma-url must look like http://HOST:PORT"),
+    ],
+)
+def test_bad_input_gives_one_line_and_nonzero_exit(
+    tmp_path: Path, invoke: Callable[..., Result], args: tuple[str, ...], message: str
+) -> None:
+    (tmp_path / "empty").mkdir()
+    write_corpus(tmp_path / "docs", squad_paragraphs()[:1], per_file=1)
+    (tmp_path / "docs" / "a.txt").write_text("a")
+    (tmp_path / "docs" / "only-binary").mkdir()
+    (tmp_path / "docs" / "only-binary" / "x.txt").write_bytes(b"\x00\xff")
+    (tmp_path / "corrupt").mkdir()
+    (tmp_path / "corrupt" / "chroma.sqlite3").write_bytes(b"this is not a sqlite database" * 200)
+
+    result = invoke(*(a.format(tmp=tmp_path) for a in args))
+
+    assert result.exit_code != 0
+    assert message.format(tmp=tmp_path) in one_line_error(result.stderr)
+
+
+def test_ask_errors_on_unknown_collection_and_model(sample_db: Path, invoke: Callable[..., Result]) -> None:
+    missing = invoke("ask", "Why?", "--db", sample_db, "--collection", "nope")
+    assert missing.exit_code != 0
+    assert "no collection 'nope'; collections here: rankrag" in one_line_error(missing.stderr)
+
+    unknown = invoke("ask", "Why?", "--db", sample_db, "--model", sample_db / "no-such-model", *FAST)
+    assert unknown.exit_code != 0
+    assert "model" in one_line_error(unknown.stderr) and "not found" in unknown.stderr
+
+
+def test_ask_json_prints_one_object_with_reranked_contexts(
+    sample_db: Path, invoke: Callable[..., Result], embedded_model: object
+) -> None:
+    result = invoke("ask", "Who built the first full-scale working railway steam locomotive?", "--db", sample_db, "--json", *FAST)
+
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)  # the whole of stdout is exactly one JSON object
+    assert set(payload) == {"question", "answer", "contexts"}
+    assert payload["question"] == "Who built the first full-scale working railway steam locomotive?"
+    assert isinstance(payload["answer"], str) and payload["answer"].strip()
+    assert len(payload["contexts"]) == 2
+    corpus = {str(p.resolve()) for p in SAMPLE_CORPUS.iterdir()}
+    for context in payload["contexts"]:
+        assert set(context) == {"text", "source", "score"}
+        assert context["source"] in corpus and context["text"] in Path(context["source"]).read_text(encoding="utf-8")
+        assert 0.0 <= context["score"] <= 1.0
+    scores = [c["score"] for c in payload["contexts"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+class _RecordingStdout:
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.writes.append("<flush>")
+
+
+def test_ask_streams_the_answer_then_lists_passages(
+    sample_db: Path, monkeypatch: pytest.MonkeyPatch, embedded_model: object
+) -> None:
+    stdout = _RecordingStdout()
+    monkeypatch.setattr(sys, "stdout", stdout)
+
+    run_ask(QUESTION, db=sample_db, top_n=4, top_k=2, max_new_tokens=12)
+
+    header = next(i for i, text in enumerate(stdout.writes) if "Passages used" in text)
+    answer_pieces = [text for text in stdout.writes[:header] if text != "<flush>"]
+    assert len(answer_pieces) >= 2 and "".join(answer_pieces).strip()
+    assert stdout.writes[1] == "<flush>"  # the first piece is flushed before the rest is generated
+    listing = "".join(stdout.writes[header:])
+    assert listing.count(str(SAMPLE_CORPUS.resolve())) == 2
