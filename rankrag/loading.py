@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import warnings
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from rankrag.embedded import EMBEDDED_LLM_NAME, embedded_llm_path
@@ -221,8 +220,25 @@ def _quantization_config(quantization: Quantization, dtype: torch.dtype) -> Any:
     return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=["lm_head"])
 
 
-# bitsandbytes warns on every int8 matmul with float32 inputs; once is informative, thousands are noise.
-warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
+class _OncePerProcess(logging.Filter):
+    """Lets a log message whose format starts with ``prefix`` through the first time only."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+        self.seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(self.prefix):
+            return True
+        if self.seen:
+            return False
+        self.seen = True
+        return True
+
+
+# bitsandbytes logs on every int8 matmul with float32 inputs; once is informative, thousands are noise.
+logging.getLogger("bitsandbytes.autograd._functions").addFilter(_OncePerProcess("MatMul8bitLt: inputs will be cast"))
 
 
 def load_model_and_tokenizer(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:

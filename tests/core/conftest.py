@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
 from rankrag import loading
 
@@ -67,4 +67,17 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_pair) -> Path:
     directory = tmp_path_factory.mktemp("tiny-llama")
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def lora_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    """A LoRA adapter for the tiny model with random (non-zero) B matrices, so it changes the scores."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(1)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    directory = tmp_path_factory.mktemp("lora")
+    get_peft_model(base, config).save_pretrained(directory)
     return directory

@@ -145,20 +145,6 @@ def test_pickle_weights_load_when_allowed(pickle_only_dir: Path, tiny_model) -> 
 
 
 # -------------------------------------------------------------------------------- adapters
-@pytest.fixture(scope="module")
-def lora_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
-    """A LoRA adapter for the tiny model with random (non-zero) B matrices, so it changes the scores."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(1)
-    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    directory = tmp_path_factory.mktemp("lora")
-    get_peft_model(base, config).save_pretrained(directory)
-    return directory
-
-
 def test_lora_adapter_is_applied(lora_dir: Path, tiny_model_dir: Path, tiny_model) -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
