@@ -16,7 +16,7 @@ from rankrag.prompts import PromptTemplates, render_generation_prompt, render_me
 from rankrag.registry import SharedRegistry
 from rankrag.results import RAGAnswer, ScoredPassage
 from rankrag.scoring import Normalization, RankingEncoder, ScoringOptions
-from rankrag.validation import check_passages, check_positive, check_query
+from rankrag.validation import check_alpha, check_passages, check_positive, check_query
 
 ModelSource = str | os.PathLike[str] | tuple[PreTrainedModel, PreTrainedTokenizerBase] | None
 
@@ -180,8 +180,11 @@ class RankRAGModel:
         fused score; ``metadata["llm_score"]`` always holds P(True).
         """
         check_positive(top_k, "top_k")
-        llm_scores = self.score(query, passages, batch_size=batch_size)
-        return self._ranked(passages, llm_scores, top_k, first_stage_scores, alpha)
+        check_alpha(alpha)
+        check_query(query)
+        items = check_passages(passages)  # a generator is read once, for scoring and for the result
+        llm_scores = self.score(query, items, batch_size=batch_size)
+        return self._ranked(items, llm_scores, top_k, first_stage_scores, alpha)
 
     def _ranked(
         self,
@@ -241,8 +244,11 @@ class RankRAGModel:
         alpha: float | None = None,
     ) -> list[ScoredPassage]:
         check_positive(top_k, "top_k")
-        llm_scores = await self._ascore(query, passages, batch_size=batch_size)
-        return self._ranked(passages, llm_scores, top_k, first_stage_scores, alpha)
+        check_alpha(alpha)
+        check_query(query)
+        items = check_passages(passages)
+        llm_scores = await self._ascore(query, items, batch_size=batch_size)
+        return self._ranked(items, llm_scores, top_k, first_stage_scores, alpha)
 
     @property
     def calibration(self) -> dict[str, object] | None:

@@ -31,6 +31,14 @@ def check_positive(value: int | None, name: str) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+def check_alpha(alpha: Any) -> None:
+    """The fusion weight: None (the model's default) or a number in [0, 1]."""
+    if alpha is None:
+        return
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be between 0 (retriever only) and 1 (LLM only), got {alpha!r}")
+
+
 def check_top_k(top_k: int | None, name: str = "top_k") -> None:
     check_positive(top_k, name)
 

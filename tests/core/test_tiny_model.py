@@ -141,3 +141,32 @@ def test_generation_mechanics_on_the_tiny_model(tiny_model) -> None:
     assert 1 <= result.completion_tokens <= 4
     assert isinstance(result.text, str)
     assert result.finish_reason in ("stop", "length")
+
+
+def test_rerank_sorts_keeps_indices_and_cuts_to_top_k(tiny_model) -> None:
+    scores = tiny_model.score(QUESTION, PASSAGES)
+    ranked = tiny_model.rerank(QUESTION, PASSAGES)
+    assert [p.index for p in ranked] == sorted(range(len(PASSAGES)), key=lambda i: -scores[i])
+    assert all(p.text == PASSAGES[p.index] and p.metadata["llm_score"] == p.score for p in ranked)
+    top = tiny_model.rerank(QUESTION, PASSAGES, top_k=3)
+    assert [p.index for p in top] == [p.index for p in ranked[:3]]
+    from_generator = tiny_model.rerank(QUESTION, (p for p in PASSAGES), top_k=3)
+    assert [(p.index, p.text) for p in from_generator] == [(p.index, p.text) for p in top]
+
+
+def test_rerank_fusion_with_the_first_stage(tiny_model) -> None:
+    retrieval_order = tiny_model.rerank(QUESTION, PASSAGES, alpha=0.0)
+    assert [p.index for p in retrieval_order] == list(range(len(PASSAGES)))
+    first_stage = [float(i) for i in range(len(PASSAGES))]  # higher is better: the last passage is best
+    by_retriever = tiny_model.rerank(QUESTION, PASSAGES, alpha=0.0, first_stage_scores=first_stage)
+    assert [p.index for p in by_retriever] == list(reversed(range(len(PASSAGES))))
+    half = tiny_model.rerank(QUESTION, PASSAGES, alpha=0.5, first_stage_scores=first_stage)
+    for item in half:
+        expected = 0.5 * item.metadata["llm_score"] + 0.5 * item.index / (len(PASSAGES) - 1)
+        assert item.score == pytest.approx(expected, abs=1e-9)
+
+
+async def test_async_calls_match_sync_calls(tiny_model) -> None:
+    assert await tiny_model.ascore(QUESTION, PASSAGES) == pytest.approx(tiny_model.score(QUESTION, PASSAGES), abs=1e-5)
+    ranked = await tiny_model.arerank(QUESTION, (p for p in PASSAGES), top_k=2)
+    assert [p.index for p in ranked] == [p.index for p in tiny_model.rerank(QUESTION, PASSAGES, top_k=2)]
