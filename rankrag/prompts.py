@@ -103,7 +103,10 @@ def ranking_parts(tokenizer: PreTrainedTokenizerBase, templates: PromptTemplates
         text = render_turn(tokenizer, templates, "", f"{instruction}\n\n{passage}")
     else:
         text = render_turn(tokenizer, templates, passage, instruction)
-    prefix, suffix = text.split(_PASSAGE_SLOT)
+    # A question quoting the slot marker must not move the split: the real slot follows the question
+    # when the question comes first, and precedes it otherwise.
+    split = text.rpartition if templates.question_first else text.partition
+    prefix, _, suffix = split(_PASSAGE_SLOT)
     return PromptParts(prefix=prefix, suffix=suffix)
 
 

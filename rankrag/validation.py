@@ -5,11 +5,23 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 
+def check_text(text: str, name: str) -> None:
+    """Reject strings that are not valid unicode (lone surrogates, e.g. from a bad decode): no tokenizer takes them."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError(
+                f"{name} is not valid unicode: it holds an unpaired surrogate at character {error.start}"
+            ) from None
+
+
 def check_query(query: Any, name: str = "query") -> str:
     if not isinstance(query, str):
         raise TypeError(f"{name} must be a string, got {type(query).__name__}")
     if not query.strip():
         raise ValueError(f"{name} is empty or only whitespace; pass the question to rank passages for")
+    check_text(query, name)
     return query
 
 
@@ -23,6 +35,7 @@ def check_passages(passages: Any, name: str = "passages") -> list[str]:
     for index, passage in enumerate(items):
         if not isinstance(passage, str):
             raise TypeError(f"{name}[{index}] must be a string, got {type(passage).__name__}")
+        check_text(passage, f"{name}[{index}]")
     return items
 
 
