@@ -7,6 +7,7 @@ rank is turned into ``1 - rank / n``. ``alpha = 1`` is LLM only, ``alpha = 0`` k
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 
@@ -16,10 +17,14 @@ def normalized_first_stage(n: int, first_stage_scores: Sequence[float] | None = 
         return [1.0 - i / n for i in range(n)] if n else []
     if len(first_stage_scores) != n:
         raise ValueError(f"got {len(first_stage_scores)} first-stage scores for {n} passages")
+    if not all(math.isfinite(s) for s in first_stage_scores):
+        raise ValueError("first-stage scores must be finite numbers; got NaN or infinity")
     low, high = min(first_stage_scores, default=0.0), max(first_stage_scores, default=0.0)
     if high == low:
         return [1.0] * n
-    return [(float(s) - low) / (high - low) for s in first_stage_scores]
+    # Halves keep the span finite even for scores near the float limits (halving is exact otherwise).
+    span = high / 2 - low / 2
+    return [(float(s) / 2 - low / 2) / span for s in first_stage_scores]
 
 
 def fuse(llm_scores: Sequence[float], first_stage: Sequence[float], alpha: float) -> list[float]:
