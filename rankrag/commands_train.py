@@ -1,9 +1,131 @@
-"""Placeholder until its issue lands; registers no commands yet."""
+"""`rankrag blend` and `rankrag train`: build the RankRAG instruction blend and LoRA-tune a model on it."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+DATA_DIR_HELP = "shared-data directory (default: $RANKRAG_DATA_DIR)"
+
+
+def _parse_weights(values: list[str] | None, option: str) -> dict[str, float]:
+    weights = {}
+    for value in values or []:
+        name, sep, number = value.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            weights[name.strip()] = float(number)
+        except ValueError:
+            raise typer.BadParameter(f"expected NAME=NUMBER, got {value!r}", param_hint=option) from None
+    return weights
+
+
+def blend_command(
+    output: Path = typer.Option(..., "--output", "-o", help="JSONL file to write"),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    size: int = typer.Option(6000, "--size", help="examples to draw before dedup (0: everything available)"),
+    seed: int = typer.Option(20240702, "--seed"),
+    ratio: Optional[list[str]] = typer.Option(
+        None, "--ratio", help="task share, e.g. --ratio context_ranking=0.8 (tasks: context_ranking, context_qa, "
+        "retrieval_qa, multi_ranking); unnamed tasks keep their defaults"
+    ),
+    source_weight: Optional[list[str]] = typer.Option(
+        None, "--source-weight", help="sampling weight of a source, e.g. --source-weight trec_dl_passage=4"
+    ),
+    negatives_per_positive: int = typer.Option(3, "--negatives-per-positive", help="hard negatives kept per positive"),
+) -> None:
+    """Build the RankRAG stage-2 blend from the train split of a data directory (JSONL, deduplicated, seeded)."""
+    from rankrag.blend import DEFAULT_SOURCE_WEIGHTS, DEFAULT_TASK_RATIOS, BlendConfig, build_blend, summarize, write_blend
+
+    try:
+        config = BlendConfig(
+            size=size or None,
+            seed=seed,
+            task_ratios={**DEFAULT_TASK_RATIOS, **_parse_weights(ratio, "--ratio")},
+            source_weights={**DEFAULT_SOURCE_WEIGHTS, **_parse_weights(source_weight, "--source-weight")},
+            negatives_per_positive=negatives_per_positive,
+        )
+        examples = build_blend(data_dir, config)
+    except (ValueError, FileNotFoundError) as error:
+        raise typer.BadParameter(str(error)) from None
+    write_blend(examples, output)
+    typer.echo(json.dumps({"output": str(output), "examples": len(examples), **summarize(examples)}, indent=2))
+
+
+def train_command(
+    output: Path = typer.Option(..., "--output", "-o", help="directory for the adapter, loss log and checkpoints"),
+    blend: Optional[Path] = typer.Option(None, "--blend", help="blend JSONL from `rankrag blend`"),
+    data_dir: Optional[str] = typer.Option(
+        None, "--data-dir", help=f"build a default blend from this {DATA_DIR_HELP} when --blend is not given"
+    ),
+    base: Optional[str] = typer.Option(None, "--base", help="base model: HF id, directory or .gguf (default: embedded SmolLM2)"),
+    steps: int = typer.Option(300, "--steps", help="optimizer steps"),
+    batch_size: int = typer.Option(8, "--batch-size"),
+    gradient_accumulation: int = typer.Option(1, "--gradient-accumulation"),
+    learning_rate: float = typer.Option(5e-4, "--lr", "--learning-rate"),
+    warmup: float = typer.Option(0.05, "--warmup", help="warmup as a fraction of the steps"),
+    scheduler: str = typer.Option("cosine", "--scheduler", help="learning-rate schedule (transformers names)"),
+    lora_r: int = typer.Option(16, "--lora-r"),
+    lora_alpha: int = typer.Option(32, "--lora-alpha"),
+    lora_dropout: float = typer.Option(0.05, "--lora-dropout"),
+    max_passage_tokens: int = typer.Option(160, "--max-passage-tokens", help="passage cut in ranking examples"),
+    max_context_tokens: int = typer.Option(128, "--max-context-tokens", help="per-passage cut in QA examples"),
+    save_steps: int = typer.Option(50, "--save-steps", help="checkpoint every N steps"),
+    logging_steps: int = typer.Option(5, "--logging-steps"),
+    seed: int = typer.Option(20240702, "--seed"),
+    quantization: Optional[str] = typer.Option(None, "--quantization", help="'4bit' for QLoRA (CUDA only)"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads"),
+    resume: bool = typer.Option(False, "--resume", help="continue from the latest checkpoint under OUTPUT"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="use only the first N blend examples"),
+    time_budget: Optional[float] = typer.Option(
+        None, "--time-budget-minutes", help="lean engine: stop after this much training time; the LR schedule "
+        "follows time or steps, whichever is further along"
+    ),
+    engine: str = typer.Option("auto", "--engine", help="lean (own loop, CPU), trl (SFTTrainer) or auto (trl on CUDA)"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """LoRA-tune a model on the RankRAG blend (loss on the assistant's tokens only)."""
+    from rankrag.blend import BlendConfig, build_blend, read_blend, write_blend
+    from rankrag.training import TrainConfig, plot_loss, train
+
+    if blend is None and data_dir is None:
+        import os
+
+        if not os.environ.get("RANKRAG_DATA_DIR"):
+            raise typer.BadParameter("give --blend FILE or --data-dir DIR (or set RANKRAG_DATA_DIR)")
+    try:
+        if blend is None:
+            examples = build_blend(data_dir, BlendConfig())
+            blend = write_blend(examples, output / "blend.jsonl")
+        else:
+            examples = read_blend(blend)
+        config = TrainConfig(
+            blend=str(blend), output=str(output), base=base, steps=steps, batch_size=batch_size,
+            gradient_accumulation=gradient_accumulation, learning_rate=learning_rate, warmup=warmup,
+            scheduler=scheduler, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+            max_passage_tokens=max_passage_tokens, max_context_tokens=max_context_tokens, save_steps=save_steps,
+            logging_steps=logging_steps, seed=seed, quantization=quantization, threads=threads, resume=resume,
+            limit=limit, engine=engine, time_budget_minutes=time_budget,
+        )
+        result = train(config, examples, progress=progress)
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        raise typer.BadParameter(str(error)) from None
+    if (output / "loss_log.jsonl").is_file():
+        plot_loss(output / "loss_log.jsonl", output / "training_loss.png")
+    typer.echo(
+        json.dumps(
+            {"adapter": str(result.adapter_dir), "steps": result.steps, "wall_seconds": round(result.wall_seconds, 1),
+             "final_loss": result.final_loss, "examples": result.examples, "dropped": result.dropped},
+            indent=2,
+        )
+    )
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the top-level app."""
+    app.command("blend")(blend_command)
+    app.command("train")(train_command)

@@ -1,0 +1,302 @@
+"""The RankRAG stage-2 instruction-tuning blend, built from the ``train`` split of a shared-data directory.
+
+Four task types, as in RankRAG (Yu et al., 2024, section 4.2):
+
+* ``context_ranking``: question + one passage -> ``True`` / ``False`` (the scorer's prompt, balanced classes,
+  hard negatives from BM25 candidates and same-topic distractors);
+* ``context_qa``: question + its gold passage(s) -> a short answer;
+* ``retrieval_qa``: question + 5 passages (gold plus hard negatives, shuffled) -> a short answer;
+* ``multi_ranking``: question + 5 passages -> the ids of the relevant ones (``"2, 5"``; ``"None"``).
+
+An example stores texts, not token ids: the trainer renders it with the prompts used at inference, so one
+blend serves any base model. Output is deduplicated and depends only on the data and the seed.
+
+Reference (paper) blend for stage 2: the stage-1 SFT data (~128k general instruction examples), context-rich
+QA (DROP, NarrativeQA, Quoref, ROPES, NewsQA, TAT-QA, synthetic conversational QA), retrieval-augmented QA
+(SQuAD and WebQuestions with BM25 hard negatives), context ranking (MS MARCO passage pairs, synthetic
+conversations) and retrieval-augmented ranking (SQuAD, WebQuestions); about 50k ranking pairs in all. Our
+data directory has none of the general instruction sets and far fewer labelled queries, so the default
+mix here is ranking-heavy (see :data:`DEFAULT_TASK_RATIOS`) and keeps a smaller QA share so that answer
+generation is not hurt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from rankrag.blend_sources import QAQuery, RankingQuery, qa_queries, ranking_queries
+from rankrag.datasets import resolve_data_dir
+
+TASKS = ("context_ranking", "context_qa", "retrieval_qa", "multi_ranking")
+DEFAULT_TASK_RATIOS: dict[str, float] = {
+    "context_ranking": 0.84,
+    "context_qa": 0.07,
+    "retrieval_qa": 0.06,
+    "multi_ranking": 0.03,
+}
+# In-domain web-search pairs (TREC DL train queries, MS MARCO train) are scarce and closest to the
+# reranking we ship for, so they are drawn first; PubMedQA sections are weak ranking labels.
+DEFAULT_SOURCE_WEIGHTS: dict[str, float] = {
+    "trec_dl_passage": 4.0,
+    "msmarco_train": 4.0,
+    "scifact_train": 1.0,
+    "squad_v1.1_dev": 1.0,
+    "hotpotqa_dev_distractor": 1.5,
+    "musique_ans_dev": 1.0,
+    "2wikimultihopqa_dev": 1.0,
+    "pubmedqa_pqal": 0.4,
+}
+MULTI_PASSAGES = 5
+NO_RELEVANT_ANSWER = "None"
+
+
+@dataclass(frozen=True)
+class BlendExample:
+    """One instruction example. ``target`` is the assistant's whole answer."""
+
+    task: str
+    source: str
+    group: str
+    question: str
+    passages: tuple[str, ...]
+    target: str
+    id: str = ""
+
+    def key(self) -> str:
+        payload = json.dumps([self.task, " ".join(self.question.lower().split()), self.passages, self.target])
+        return hashlib.sha1(payload.encode("utf-8")).hexdigest()[:16]
+
+    def to_json(self) -> str:
+        record = asdict(self)
+        record["passages"] = list(self.passages)
+        return json.dumps(record, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, object]) -> BlendExample:
+        missing = {"task", "question", "passages", "target"} - set(record)
+        if missing:
+            raise ValueError(f"blend record lacks the field(s) {sorted(missing)}")
+        if record["task"] not in TASKS:
+            raise ValueError(f"unknown task {record['task']!r} in blend record; expected one of {TASKS}")
+        return cls(
+            task=str(record["task"]),
+            source=str(record.get("source", "")),
+            group=str(record.get("group", "")),
+            question=str(record["question"]),
+            passages=tuple(str(p) for p in record["passages"]),  # type: ignore[union-attr]
+            target=str(record["target"]),
+            id=str(record.get("id", "")),
+        )
+
+
+@dataclass(frozen=True)
+class BlendConfig:
+    """What to build. ``size`` is the number of examples before dedup (None: everything available)."""
+
+    size: int | None = 6000
+    seed: int = 20240702
+    task_ratios: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TASK_RATIOS))
+    source_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SOURCE_WEIGHTS))
+    negatives_per_positive: int = 3
+    scifact_negatives: int = 8
+
+    def __post_init__(self) -> None:
+        unknown = set(self.task_ratios) - set(TASKS)
+        if unknown:
+            raise ValueError(f"unknown task(s) {sorted(unknown)} in task_ratios; choose from {TASKS}")
+        if any(v < 0 for v in self.task_ratios.values()) or sum(self.task_ratios.values()) <= 0:
+            raise ValueError("task_ratios must be non-negative and not all zero")
+        if any(v < 0 for v in self.source_weights.values()):
+            raise ValueError("source_weights must be non-negative")
+        if self.size is not None and self.size < 1:
+            raise ValueError(f"size must be at least 1, got {self.size}")
+        if self.negatives_per_positive < 1:
+            raise ValueError(f"negatives_per_positive must be at least 1, got {self.negatives_per_positive}")
+
+
+def _rng(seed: int, *labels: str) -> random.Random:
+    return random.Random(f"{seed}:" + ":".join(labels))
+
+
+def context_ranking_pool(query: RankingQuery, negatives_per_positive: int) -> list[BlendExample]:
+    """Every positive, and as many of the hardest negatives (``negatives_per_positive`` per positive)."""
+    examples = [
+        BlendExample("context_ranking", query.source, query.group, query.question, (p,), "True")
+        for p in query.positives
+    ]
+    wanted = len(query.positives) * negatives_per_positive
+    examples += [
+        BlendExample("context_ranking", query.source, query.group, query.question, (n,), "False")
+        for n in query.negatives[:wanted]
+    ]
+    return examples
+
+
+def _five_passages(gold: Sequence[str], negatives: Sequence[str], rng: random.Random) -> list[tuple[str, bool]]:
+    chosen = [(g, True) for g in gold[: MULTI_PASSAGES - 1]]
+    chosen += [(n, False) for n in negatives[: MULTI_PASSAGES - len(chosen)]]
+    rng.shuffle(chosen)
+    return chosen
+
+
+def retrieval_qa_example(query: QAQuery, seed: int) -> BlendExample | None:
+    if len(query.gold) + len(query.distractors) < 2:
+        return None
+    chosen = _five_passages(query.gold, query.distractors, _rng(seed, "rqa", query.source, query.question))
+    return BlendExample(
+        "retrieval_qa", query.source, query.group, query.question, tuple(p for p, _ in chosen), query.answers[0]
+    )
+
+
+def context_qa_example(query: QAQuery) -> BlendExample:
+    return BlendExample("context_qa", query.source, query.group, query.question, query.gold, query.answers[0])
+
+
+def multi_ranking_example(query: RankingQuery, seed: int) -> BlendExample | None:
+    if not query.negatives:
+        return None
+    rng = _rng(seed, "mr", query.source, query.question)
+    gold = list(query.positives)
+    rng.shuffle(gold)
+    chosen = _five_passages(gold[: rng.randint(1, 2)], query.negatives, rng)
+    ids = [str(i) for i, (_, relevant) in enumerate(chosen, start=1) if relevant]
+    target = ", ".join(ids) if ids else NO_RELEVANT_ANSWER
+    return BlendExample("multi_ranking", query.source, query.group, query.question, tuple(p for p, _ in chosen), target)
+
+
+def allocate(total: int, available: Mapping[str, int], weights: Mapping[str, float]) -> dict[str, int]:
+    """Split ``total`` over sources in proportion to weight x availability, capped by availability."""
+    counts = {name: 0 for name in available}
+    open_sources = {name for name, n in available.items() if n > 0 and weights.get(name, 1.0) > 0}
+    remaining = total
+    while remaining > 0 and open_sources:
+        mass = {name: weights.get(name, 1.0) * available[name] for name in open_sources}
+        scale = remaining / sum(mass.values())
+        capped = {name for name in open_sources if counts[name] + mass[name] * scale >= available[name]}
+        if capped:
+            for name in capped:
+                remaining -= available[name] - counts[name]
+                counts[name] = available[name]
+            open_sources -= capped
+            continue
+        shares = {name: mass[name] * scale for name in open_sources}
+        floors = {name: int(share) for name, share in shares.items()}
+        leftover = remaining - sum(floors.values())
+        for name in sorted(open_sources, key=lambda n: (floors[n] - shares[n], n))[:leftover]:
+            floors[name] += 1
+        for name, count in floors.items():
+            counts[name] += count
+        remaining = 0
+    return counts
+
+
+def _sample(pools: Mapping[str, list[BlendExample]], total: int | None, config: BlendConfig, label: str) -> list[BlendExample]:
+    if total is None:
+        return [example for name in sorted(pools) for example in pools[name]]
+    counts = allocate(total, {name: len(pool) for name, pool in pools.items()}, config.source_weights)
+    chosen = []
+    for name in sorted(pools):
+        pool = list(pools[name])
+        _rng(config.seed, label, name).shuffle(pool)
+        chosen.extend(pool[: counts[name]])
+    return chosen
+
+
+def _balanced_ranking(pools: Mapping[str, list[BlendExample]], total: int | None, config: BlendConfig) -> list[BlendExample]:
+    """Half True, half False: the two classes are sampled separately, with the same source weights."""
+    halves = [None, None] if total is None else [total - total // 2, total // 2]
+    chosen = []
+    for answer, half in zip(("True", "False"), halves):
+        by_class = {name: [e for e in pool if e.target == answer] for name, pool in pools.items()}
+        chosen += _sample(by_class, half, config, f"cr-{answer}")
+    return chosen
+
+
+def dedupe(examples: Iterable[BlendExample]) -> list[BlendExample]:
+    """First occurrence of every distinct (task, question, passages, target); ids set to the content key."""
+    seen: set[str] = set()
+    unique = []
+    for example in examples:
+        key = example.key()
+        if key not in seen:
+            seen.add(key)
+            unique.append(BlendExample(**{**asdict(example), "id": key}))
+    return unique
+
+
+def build_blend(data_dir: str | os.PathLike[str] | None, config: BlendConfig | None = None) -> list[BlendExample]:
+    """The blend of ``data_dir``'s train split: deduplicated, shuffled with ``config.seed``."""
+    config = config or BlendConfig()
+    directory = resolve_data_dir(data_dir)
+    qa = qa_queries(directory)
+    ranking = ranking_queries(directory, qa, scifact_negatives=config.scifact_negatives)
+    ratio_sum = sum(config.task_ratios.values())
+    targets = {
+        task: None if config.size is None else round(config.size * config.task_ratios.get(task, 0.0) / ratio_sum)
+        for task in TASKS
+    }
+    pools: dict[str, dict[str, list[BlendExample]]] = {task: {} for task in TASKS}
+    for query in ranking:
+        pools["context_ranking"].setdefault(query.source, []).extend(
+            dedupe(context_ranking_pool(query, config.negatives_per_positive))
+        )
+        multi = multi_ranking_example(query, config.seed)
+        if multi is not None:
+            pools["multi_ranking"].setdefault(query.source, []).append(multi)
+    for query in qa:
+        pools["context_qa"].setdefault(query.source, []).append(context_qa_example(query))
+        rqa = retrieval_qa_example(query, config.seed)
+        if rqa is not None:
+            pools["retrieval_qa"].setdefault(query.source, []).append(rqa)
+    chosen: list[BlendExample] = []
+    for task in TASKS:
+        if targets[task] == 0:
+            continue
+        if task == "context_ranking":
+            chosen += _balanced_ranking(pools[task], targets[task], config)
+        else:
+            chosen += _sample(pools[task], targets[task], config, task)
+    unique = dedupe(chosen)
+    _rng(config.seed, "order").shuffle(unique)
+    return unique
+
+
+def write_blend(examples: Sequence[BlendExample], path: str | os.PathLike[str]) -> Path:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("w", encoding="utf-8") as handle:
+        for example in examples:
+            handle.write(example.to_json() + "\n")
+    return target
+
+
+def read_blend(path: str | os.PathLike[str]) -> list[BlendExample]:
+    source = Path(path)
+    if not source.is_file():
+        raise FileNotFoundError(f"blend file {str(source)!r} does not exist; build one with `rankrag blend`")
+    examples = []
+    with source.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                examples.append(BlendExample.from_dict(json.loads(line)))
+            except (json.JSONDecodeError, ValueError) as error:
+                raise ValueError(f"{source}:{number}: not a blend record: {error}") from error
+    return examples
+
+
+def summarize(examples: Sequence[BlendExample]) -> dict[str, dict[str, int]]:
+    """Counts by task, by source and (for context ranking) by answer."""
+    return {
+        "task": dict(Counter(e.task for e in examples)),
+        "source": dict(Counter(e.source for e in examples)),
+        "context_ranking_answer": dict(Counter(e.target for e in examples if e.task == "context_ranking")),
+    }

@@ -1,0 +1,243 @@
+"""A lean LoRA SFT loop for CPU: the LM head runs only where the loss needs it.
+
+trl's SFTTrainer projects every position through the LM head on CPU (its compacting kernel is GPU-only) and
+computes per-position entropy for its metrics. A ranking example has ~250 prompt tokens and 2 answer tokens,
+so that head work is about a fifth of each step. This loop runs the decoder, gathers the hidden states that
+predict assistant tokens, and applies the head to those rows only; the loss is the same token-mean cross
+entropy over assistant tokens. It checkpoints (adapter, optimizer, step, training time) every N steps
+and resumes from the latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+
+CHECKPOINT_PREFIX = "step-"
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    steps: int
+    batch_size: int
+    gradient_accumulation: int
+    learning_rate: float
+    warmup: float
+    scheduler: str
+    weight_decay: float
+    save_steps: int
+    logging_steps: int
+    seed: int
+    keep_checkpoints: int = 2
+    time_budget_s: float | None = None
+
+
+SCHEDULES = ("cosine", "linear", "constant")
+
+
+def learning_rate_factor(schedule: str, progress: float, warmup: float) -> float:
+    """Multiplier of the peak learning rate at ``progress`` (0..1) of the run: linear warmup, then decay."""
+    if warmup > 0 and progress < warmup:
+        return max(progress / warmup, 1e-3)
+    if schedule == "constant":
+        return 1.0
+    rest = min(max((progress - warmup) / max(1.0 - warmup, 1e-9), 0.0), 1.0)
+    if schedule == "linear":
+        return 1.0 - rest
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * rest))
+    raise ValueError(f"unknown schedule {schedule!r}; choose one of {SCHEDULES}")
+
+
+def run_progress(step: int, steps: int, elapsed: float, time_budget_s: float | None) -> float:
+    """How far the run is: by steps, or by wall time when a budget is set and that is further along."""
+    by_steps = step / steps
+    return max(by_steps, elapsed / time_budget_s) if time_budget_s else by_steps
+
+
+def length_grouped_order(lengths: Sequence[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """Batches of similar length, in a seeded random order (shuffle, sort within mega-batches, shuffle batches)."""
+    rng = random.Random(f"{seed}:epoch{epoch}")
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    mega = batch_size * 16
+    batches = []
+    for start in range(0, len(order), mega):
+        chunk = sorted(order[start : start + mega], key=lambda i: -lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def batch_stream(lengths: Sequence[int], batch_size: int, seed: int, skip: int = 0) -> Iterator[list[int]]:
+    """Endless batches over the data, epoch after epoch; ``skip`` batches are dropped (for resume)."""
+    epoch, served = 0, 0
+    while True:
+        for batch in length_grouped_order(lengths, batch_size, seed, epoch):
+            if served >= skip:
+                yield batch
+            served += 1
+        epoch += 1
+
+
+def collate(rows: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded ids, attention mask, and (row, position, target) of every assistant token."""
+    width = max(len(r["input_ids"]) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    where_row, where_pos, targets = [], [], []
+    for row, record in enumerate(rows):
+        ids, mask = record["input_ids"], record["completion_mask"]
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        attention[row, : len(ids)] = 1
+        for position in range(1, len(ids)):
+            if mask[position]:
+                where_row.append(row)
+                where_pos.append(position - 1)  # the hidden state that predicts token `position`
+                targets.append(ids[position])
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention,
+        "rows": torch.tensor(where_row, dtype=torch.long),
+        "positions": torch.tensor(where_pos, dtype=torch.long),
+        "targets": torch.tensor(targets, dtype=torch.long),
+    }
+
+
+def assistant_token_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Summed cross entropy over assistant tokens, and their count; the head sees only those rows."""
+    device = next(model.parameters()).device
+    decoder = model.get_decoder()
+    hidden = decoder(
+        input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device), use_cache=False
+    ).last_hidden_state
+    picked = hidden[batch["rows"].to(device), batch["positions"].to(device)]
+    logits = model.get_output_embeddings()(picked).float()
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    loss = torch.nn.functional.cross_entropy(logits, batch["targets"].to(device), reduction="sum")
+    return loss, int(batch["targets"].numel())
+
+
+def checkpoints_in(directory: Path) -> list[Path]:
+    found = [p for p in directory.glob(f"{CHECKPOINT_PREFIX}*") if p.name[len(CHECKPOINT_PREFIX):].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
+
+
+def save_checkpoint(directory: Path, step: int, elapsed: float, model: Any, optimizer: Any, keep: int) -> Path:
+    from peft import get_peft_model_state_dict
+
+    target = directory / f"{CHECKPOINT_PREFIX}{step}"
+    staging = directory / f".{target.name}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    torch.save(
+        {
+            "step": step,
+            "elapsed_s": elapsed,
+            "adapter": get_peft_model_state_dict(model),
+            "optimizer": optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        },
+        staging / "state.pt",
+    )
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    for old in checkpoints_in(directory)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def load_checkpoint(path: Path, model: Any, optimizer: Any) -> tuple[int, float]:
+    from peft import set_peft_model_state_dict
+
+    state = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
+    set_peft_model_state_dict(model, state["adapter"])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"]), float(state.get("elapsed_s", 0.0))
+
+
+def run_loop(
+    model: Any,
+    rows: Sequence[dict[str, list[int]]],
+    pad_id: int,
+    settings: LoopSettings,
+    checkpoint_dir: Path,
+    log_path: Path,
+    *,
+    resume_from: Path | None = None,
+    progress: bool = True,
+    on_step: Callable[[int, float], None] | None = None,
+) -> tuple[int, list[float]]:
+    """Train ``model``'s trainable parameters; returns (steps done, logged losses).
+
+    The run ends after ``settings.steps`` optimizer steps or, with ``time_budget_s``, when that much training
+    time has passed (counted across resumes); the learning-rate schedule follows whichever is further along,
+    so a time-boxed run still warms up and decays fully.
+    """
+    from tqdm.auto import tqdm
+
+    learning_rate_factor(settings.scheduler, 0.5, 0.0)  # an unknown schedule fails before any work
+    torch.manual_seed(settings.seed)
+    model.train()
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    step, elapsed_before = load_checkpoint(resume_from, model, optimizer) if resume_from is not None else (0, 0.0)
+    micro = settings.gradient_accumulation
+    stream = batch_stream([len(r["input_ids"]) for r in rows], settings.batch_size, settings.seed, skip=step * micro)
+    losses: list[float] = []
+    window: list[tuple[float, int]] = []
+    started = time.monotonic() - elapsed_before
+    bar = tqdm(total=settings.steps, initial=step, disable=not progress, desc="rankrag train", unit="step")
+    progress_done = run_progress(step, settings.steps, elapsed_before, settings.time_budget_s)
+    while progress_done < 1.0:
+        factor = learning_rate_factor(settings.scheduler, progress_done, settings.warmup)
+        for group in optimizer.param_groups:
+            group["lr"] = settings.learning_rate * factor
+        micro_batches = [collate([rows[i] for i in next(stream)], pad_id) for _ in range(micro)]
+        tokens = sum(int(b["targets"].numel()) for b in micro_batches)
+        total = 0.0
+        for batch in micro_batches:
+            loss_sum, _ = assistant_token_loss(model, batch)
+            (loss_sum / max(tokens, 1)).backward()
+            total += float(loss_sum.detach())
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, 1.0))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        elapsed = time.monotonic() - started
+        progress_done = run_progress(step, settings.steps, elapsed, settings.time_budget_s)
+        finished = progress_done >= 1.0
+        window.append((total, tokens))
+        bar.update(1)
+        if step % settings.logging_steps == 0 or finished:
+            loss = sum(t for t, _ in window) / max(sum(n for _, n in window), 1)
+            losses.append(loss)
+            record = {
+                "step": step,
+                "loss": round(loss, 5),
+                "learning_rate": settings.learning_rate * factor,
+                "grad_norm": round(grad_norm, 4),
+                "elapsed_s": round(elapsed, 1),
+                "progress": round(progress_done, 4),
+            }
+            with log_path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+            bar.set_postfix(loss=f"{loss:.4f}")
+            window.clear()
+        if step % settings.save_steps == 0 or finished:
+            save_checkpoint(checkpoint_dir, step, elapsed, model, optimizer, settings.keep_checkpoints)
+        if on_step is not None:
+            on_step(step, total / max(tokens, 1))
+    bar.close()
+    return step, losses
