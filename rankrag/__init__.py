@@ -6,6 +6,7 @@ from rankrag.errors import (
     MissingDependencyError,
     ModelNotFoundError,
     PassageTooLongError,
+    PromptTooLongError,
     RankRAGError,
     UnsupportedConfigurationError,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelNotFoundError",
     "PassageTooLongError",
+    "PromptTooLongError",
     "PromptTemplates",
     "RAGAnswer",
     "RankRAGError",

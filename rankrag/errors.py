@@ -21,3 +21,7 @@ class MissingDependencyError(RankRAGError, ImportError):
 
 class PassageTooLongError(RankRAGError, ValueError):
     """A passage does not fit the token budget and truncation was switched off."""
+
+
+class PromptTooLongError(RankRAGError, ValueError):
+    """A generation prompt plus the requested new tokens does not fit the model's context window."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import threading
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TextIteratorStreamer
+
+from rankrag.errors import PromptTooLongError
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,16 @@ class GenerationOptions:
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, numbers.Integral):
+            raise TypeError(f"max_new_tokens must be an integer, got {self.max_new_tokens!r}")
+        for name in ("temperature", "top_p"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if self.seed is not None and (
+            isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or not -(2**63) <= self.seed < 2**64
+        ):
+            raise ValueError(f"seed must be None or an integer in [-2**63, 2**64), got {self.seed!r}")
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
         if self.temperature < 0:
@@ -74,6 +88,22 @@ def _input_tensor(model: PreTrainedModel, prompt_ids: Sequence[int]) -> torch.Te
     return torch.tensor([list(prompt_ids)], dtype=torch.long, device=next(model.parameters()).device)
 
 
+def check_prompt(model: PreTrainedModel, prompt_ids: Sequence[int], options: GenerationOptions) -> None:
+    """Refuse prompts the model cannot take, before any compute: a clear error instead of a deep torch one,
+    or of minutes of work (and memory) spent past the context window."""
+    if not prompt_ids:
+        raise ValueError("prompt_ids is empty; the prompt needs at least one token")
+    vocabulary = model.get_input_embeddings().num_embeddings
+    if not all(isinstance(i, numbers.Integral) and 0 <= i < vocabulary for i in prompt_ids):
+        raise ValueError(f"prompt_ids must be token ids in [0, {vocabulary})")
+    window = int(getattr(model.config, "max_position_embeddings", 0) or 0)
+    if window and len(prompt_ids) + options.max_new_tokens > window:
+        raise PromptTooLongError(
+            f"the prompt has {len(prompt_ids)} tokens and max_new_tokens={options.max_new_tokens}, over the "
+            f"model's context window of {window} tokens; pass fewer or shorter contexts or lower max_new_tokens"
+        )
+
+
 @torch.inference_mode()
 def generate(
     model: PreTrainedModel,
@@ -81,6 +111,7 @@ def generate(
     prompt_ids: Sequence[int],
     options: GenerationOptions,
 ) -> Generation:
+    check_prompt(model, prompt_ids, options)
     _seed(options)
     input_ids = _input_tensor(model, prompt_ids)
     output = model.generate(**_generate_kwargs(tokenizer, input_ids, options))
@@ -147,6 +178,7 @@ def stream(
     options: GenerationOptions,
 ) -> Iterator[str]:
     """Yield text chunks as they are generated; generation runs in a worker thread."""
+    check_prompt(model, prompt_ids, options)
     _seed(options)
     input_ids = _input_tensor(model, prompt_ids)
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)

@@ -148,7 +148,8 @@ class RankRAGModel:
         if not items:
             return []
         options = self._scoring_options(batch_size, normalization)
-        return batching.score_requests([self._score_request(query, items, options)])[0]
+        unique = _distinct(items)
+        return _spread(items, unique, batching.score_requests([self._score_request(query, unique, options)])[0])
 
     def _score_request(self, query: str, passages: Sequence[str], options: ScoringOptions) -> batching.ScoreRequest:
         encoder = RankingEncoder(self.tokenizer, self.templates, options)
@@ -226,8 +227,9 @@ class RankRAGModel:
         options = self._scoring_options(batch_size, normalization)
         if not options.coalesce:
             return await asyncio.to_thread(self.score, query, items, batch_size=batch_size, normalization=normalization)
-        request = await asyncio.to_thread(self._score_request, query, items, options)
-        return await batching.coalescer_for(self.model).score(request)
+        unique = _distinct(items)
+        request = await asyncio.to_thread(self._score_request, query, unique, options)
+        return _spread(items, unique, await batching.coalescer_for(self.model).score(request))
 
     async def arerank(self, query: str, passages: Sequence[str], **kwargs: object) -> list[ScoredPassage]:
         """Async :meth:`rerank`; runs off the event loop and shares forward passes like :meth:`ascore`."""
@@ -284,9 +286,11 @@ class RankRAGModel:
 
     def answer_prompt_ids(self, question: str, contexts: Sequence[str], max_context_tokens: int = 384) -> list[int]:
         """RankRAG's generation prompt as token ids; each context is cut to ``max_context_tokens``."""
+        # Cutting the text first bounds tokenizer work on huge contexts, as in scoring.RankingEncoder.
+        char_limit = max_context_tokens * 16 + 64
         cut = [
             self.tokenizer.decode(ids[:max_context_tokens])
-            for ids in self.tokenizer(list(contexts), add_special_tokens=False)["input_ids"]
+            for ids in self.tokenizer([c[:char_limit] for c in contexts], add_special_tokens=False)["input_ids"]
         ] if contexts else []
         text = render_generation_prompt(self.tokenizer, self.templates, question, cut)
         return self.tokenizer.encode(text, add_special_tokens=self.prompt_style == "chatqa")
@@ -327,6 +331,20 @@ class RankRAGModel:
     @property
     def device(self) -> object:
         return next(self.model.parameters()).device
+
+
+def _distinct(passages: list[str]) -> list[str]:
+    """Each passage once, in first-seen order: a repeated passage is scored once, so duplicates tie exactly
+    (scored in different batches they could differ in the last float bits and lose their input order)."""
+    return list(dict.fromkeys(passages))
+
+
+def _spread(passages: list[str], distinct: list[str], scores: list[float]) -> list[float]:
+    """The scores of ``distinct`` passages back in the order (and multiplicity) of ``passages``."""
+    if len(distinct) == len(passages):
+        return scores
+    by_text = dict(zip(distinct, scores))
+    return [by_text[passage] for passage in passages]
 
 
 def clear_registry() -> None:
