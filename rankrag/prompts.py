@@ -92,7 +92,30 @@ def render_turn(
     user = f"{context}\n\n{instruction}" if context else instruction
     messages = [{"role": "system", "content": system_text}] if system_text else []
     messages.append({"role": "user", "content": user})
-    return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+    return apply_chat_template(tokenizer, messages)
+
+
+def apply_chat_template(tokenizer: PreTrainedTokenizerBase, messages: Sequence[dict[str, str]]) -> str:
+    """The chat template's prompt awaiting the assistant's turn.
+
+    Templates that refuse a system role (Gemma, Mistral's older ones) get the system text at the start of
+    the first user message instead, which is how those models are meant to see it.
+    """
+    from jinja2 import TemplateError
+
+    try:
+        return str(tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True))
+    except TemplateError:
+        if not any(m["role"] == "system" for m in messages):
+            raise
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    first_user = next((m for m in rest if m["role"] == "user"), None)
+    if first_user is None:
+        rest.insert(0, {"role": "user", "content": system})
+    else:
+        first_user["content"] = f"{system}\n\n{first_user['content']}"
+    return str(tokenizer.apply_chat_template(rest, tokenize=False, add_generation_prompt=True))
 
 
 def ranking_parts(tokenizer: PreTrainedTokenizerBase, templates: PromptTemplates, question: str) -> PromptParts:
@@ -149,7 +172,7 @@ def render_messages(
 ) -> str:
     """A free-form conversation (role/content dicts) as a prompt awaiting the assistant's turn."""
     if resolve_style(tokenizer, templates) == "chat":
-        return str(tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True))
+        return apply_chat_template(tokenizer, messages)
     names = {"system": "System", "user": "User", "assistant": "Assistant"}
     lines = [f"{names.get(m['role'], m['role'].capitalize())}: {m['content']}" for m in messages]
     return "\n\n".join(lines) + "\n\nAssistant:"

@@ -126,3 +126,27 @@ def test_answer_lead_and_free_form_messages(smollm2_tokenizer) -> None:
     assert render_messages(smollm2_tokenizer, CHATQA, messages) == "System: S\n\nUser: Hi\n\nAssistant:"
     chat = render_messages(smollm2_tokenizer, PromptTemplates(), messages)
     assert chat == smollm2_tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+NO_SYSTEM_TEMPLATE = (  # the shape of Gemma's template: a system message is an error
+    "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+    "{% endif %}<start_of_turn>{{ m['role'] }}\n{{ m['content'] }}<end_of_turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+
+
+def test_chat_template_without_a_system_role_gets_the_system_text_in_the_user_turn(smollm2_dir) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
+    tokenizer.chat_template = NO_SYSTEM_TEMPLATE
+    text = render_ranking_prompt(tokenizer, PromptTemplates(), QUESTION, PASSAGE)
+    assert text == (
+        f"<start_of_turn>user\n{SYSTEM_TEXT}\n\nPassage: {PASSAGE}\n\n{INSTRUCTION}<end_of_turn>\n<start_of_turn>model\n"
+    )
+    parts = ranking_parts(tokenizer, PromptTemplates(), QUESTION)
+    assert parts.prefix.endswith("Passage: ") and parts.suffix.endswith("<start_of_turn>model\n")
+    messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "Hi"}]
+    assert render_messages(tokenizer, PromptTemplates(), messages) == (
+        "<start_of_turn>user\nS\n\nHi<end_of_turn>\n<start_of_turn>model\n"
+    )
