@@ -1,7 +1,162 @@
-"""Placeholder until the evaluation issue lands."""
+"""`rankrag eval rerank` and `rankrag eval qa`: RankRAG against baselines on data in the shared layout.
+
+Heavy libraries load inside the commands, so `--help` and input errors stay fast.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, Optional
+
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+if TYPE_CHECKING:
+    from rankrag.model import RankRAGModel
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+
+DATA_DIR_HELP = "Evaluation data directory (the shared-data layout); default: $RANKRAG_DATA_DIR."
+SPLIT_HELP = "Which queries: dev (reported figures), calib, train or all."
+MODEL_HELP = "Model: a Hugging Face id, a local directory or a .gguf file; default: the embedded SmolLM2."
+ADAPTER_HELP = "LoRA adapter: 'default' (the shipped one, if any), 'none', or a directory."
+LIMIT_HELP = "Use only the first N queries/questions of the split (by id), for quick runs."
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+@contextlib.contextmanager
+def command_errors() -> Iterator[None]:
+    """Any failure becomes one line on stderr and a non-zero exit (2 for bad input), never a traceback.
+
+    Set RANKRAG_DEBUG=1 to see the traceback instead.
+    """
+    from rankrag.errors import RankRAGError
+
+    try:
+        yield
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except KeyboardInterrupt:
+        typer.echo("rankrag: interrupted", err=True)
+        raise typer.Exit(130) from None
+    except Exception as error:
+        if os.environ.get("RANKRAG_DEBUG"):
+            raise
+        known = isinstance(error, (RankRAGError, ValueError, TypeError, OSError, ImportError))
+        prefix = "error" if known else f"unexpected error ({type(error).__name__})"
+        typer.echo(f"rankrag: {prefix}: {_one_line(error)}", err=True)
+        raise typer.Exit(2 if isinstance(error, (ValueError, TypeError)) else 1) from None
+
+
+def split_option(split: str) -> str | None:
+    """``all`` -> None (every query), else the split name (checked by the data readers)."""
+    from rankrag.splits import SPLITS
+
+    if split == "all":
+        return None
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)} or all")
+    return split
+
+
+def check_limit(limit: int | None) -> None:
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be a positive integer, got {limit}")
+
+
+def load_model(model: str | None, adapter: str, device: str) -> RankRAGModel:
+    """Load the model quietly (no weight-loading bars from transformers)."""
+    from transformers.utils import logging as transformers_logging
+
+    from rankrag.model import RankRAGModel
+
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    return RankRAGModel.load(model, adapter=None if adapter == "none" else adapter, device=device)
+
+
+def _announce(paths: list[Path], summary: str) -> None:
+    typer.echo(summary)
+    typer.echo("wrote " + ", ".join(str(p) for p in paths))
+
+
+@app.command("rerank")
+def rerank_command(
+    dataset: str = typer.Option(..., "--dataset", help="trec_dl_passage or scifact."),
+    output: Path = typer.Option(..., "--output", help="Report file (.json); .md and .png are written beside it."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    split: str = typer.Option("dev", "--split", help=SPLIT_HELP),
+    top_n: int = typer.Option(100, "--top-n", help="Rerank the first-stage top N candidates of each query."),
+    model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP),
+    adapter: str = typer.Option("default", "--adapter", help=ADAPTER_HELP),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    limit: Optional[int] = typer.Option(None, "--limit", help=LIMIT_HELP),
+    systems: str = typer.Option(
+        "first_stage,rankrag,fused,llm_rerank", "--systems", help="Comma-separated systems to run."
+    ),
+    alpha: Optional[float] = typer.Option(
+        None, "--alpha", help="Fusion weight for 'fused' (0 retriever .. 1 LLM); default: the model's calibration."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+) -> None:
+    """Rerank first-stage candidates; report nDCG@10, Recall@5/10/20, MRR@10 and seconds per query."""
+    with command_errors():
+        from rankrag.datasets import load_rerank_dataset
+        from rankrag.evaluation import RERANK_SYSTEMS, evaluate_rerank, parse_systems
+        from rankrag.report import markdown_summary, write_report
+
+        chosen = parse_systems(systems, RERANK_SYSTEMS)
+        check_limit(limit)
+        if top_n < 1:
+            raise ValueError(f"--top-n must be a positive integer, got {top_n}")
+        if alpha is not None and not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"--alpha must be between 0 (retriever only) and 1 (LLM only), got {alpha}")
+        chosen_split = split_option(split)
+        data = load_rerank_dataset(data_dir, dataset, split=chosen_split, limit=limit)  # type: ignore[arg-type]
+        loaded = load_model(model, adapter, device) if chosen != ["first_stage"] else None
+        report = evaluate_rerank(loaded, data, chosen, top_n=top_n, alpha=alpha, split=split, progress=progress)
+        _announce(write_report(report, output), markdown_summary(report))
+
+
+@app.command("qa")
+def qa_command(
+    dataset: str = typer.Option(
+        ...,
+        "--dataset",
+        help="squad_v1.1_dev, hotpotqa_dev_distractor, musique_ans_dev, 2wikimultihopqa_dev or pubmedqa_pqal.",
+    ),
+    output: Path = typer.Option(..., "--output", help="Report file (.json); .md and .png are written beside it."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    split: str = typer.Option("dev", "--split", help=SPLIT_HELP),
+    top_k: int = typer.Option(5, "--top-k", help="Contexts given to the generator."),
+    model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP),
+    adapter: str = typer.Option("default", "--adapter", help=ADAPTER_HELP),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    limit: Optional[int] = typer.Option(None, "--limit", help=LIMIT_HELP),
+    max_new_tokens: int = typer.Option(32, "--max-new-tokens", help="Answer length limit in tokens."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+) -> None:
+    """Answer from the listed top-k, the RankRAG top-k and the gold contexts; report EM, F1 and Recall@k."""
+    with command_errors():
+        from rankrag.datasets import load_qa_dataset
+        from rankrag.evaluation_qa import evaluate_qa
+        from rankrag.report import markdown_summary, write_report
+
+        check_limit(limit)
+        if top_k < 1:
+            raise ValueError(f"--top-k must be a positive integer, got {top_k}")
+        if max_new_tokens < 1:
+            raise ValueError(f"--max-new-tokens must be a positive integer, got {max_new_tokens}")
+        chosen_split = split_option(split)
+        items = load_qa_dataset(data_dir, dataset, split=chosen_split, limit=limit)  # type: ignore[arg-type]
+        if not items:
+            raise ValueError(f"no questions in {dataset!r} for split {split!r}")
+        loaded = load_model(model, adapter, device)
+        report = evaluate_qa(
+            loaded, dataset, items, top_k=top_k, split=split, max_new_tokens=max_new_tokens, progress=progress
+        )
+        _announce(write_report(report, output), markdown_summary(report))

@@ -1,0 +1,245 @@
+"""Reranking evaluation: the first stage, RankRAG (LLM only and fused) and LlamaIndex's LLMRerank.
+
+Every system ranks the same first-stage top-n of each query; metrics come from :mod:`rankrag.metrics`
+against the full qrels. ``rankrag`` and ``fused`` share one scoring pass per query: ``fused`` is
+``model.rerank(..., first_stage_scores=BM25 scores, alpha=...)`` and ``rankrag`` orders the same
+passages by the LLM score alone (``metadata["llm_score"]``, exactly what ``alpha=1`` gives), so both
+report the time of that one call.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from rankrag.datasets import RerankDataset, RerankQuery
+from rankrag.metrics import mean_ranking_metrics
+
+if TYPE_CHECKING:
+    from rankrag.model import RankRAGModel
+    from rankrag.results import ScoredPassage
+
+RERANK_SYSTEMS = ("first_stage", "rankrag", "fused", "llm_rerank")
+DEFAULT_RERANK_SYSTEMS = RERANK_SYSTEMS
+LLM_RERANK_BATCH_SIZE = 10
+LLM_RERANK_MAX_NEW_TOKENS = 128
+EXAMPLE_REPLIES = 2
+
+
+def parse_systems(text: str | Sequence[str], known: Sequence[str]) -> list[str]:
+    """``"a,b"`` -> ``["a", "b"]``, checked against ``known`` (order of ``known``, no duplicates)."""
+    names = [part.strip() for part in (text.split(",") if isinstance(text, str) else text) if part.strip()]
+    if not names:
+        raise ValueError(f"no systems given; choose from {', '.join(known)}")
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"unknown system(s) {', '.join(map(repr, unknown))}; choose from {', '.join(known)}")
+    return [name for name in known if name in names]
+
+
+def llm_only_order(ranked: Sequence[ScoredPassage]) -> list[int]:
+    """Input positions ordered by the LLM score alone, ties in input order (as ``rerank(alpha=1)``)."""
+    return [p.index for p in sorted(ranked, key=lambda p: (-float(p.metadata["llm_score"]), p.index))]
+
+
+@dataclass
+class LLMRerankStats:
+    """How often LlamaIndex's choice parser found nothing usable in the model's reply."""
+
+    batches: int = 0
+    batches_without_choices: int = 0
+    passages_unranked: int = 0
+    example_replies: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "batches": self.batches,
+            "batches_without_choices": self.batches_without_choices,
+            "passages_unranked_kept_in_first_stage_order": self.passages_unranked,
+            "example_replies": self.example_replies,
+        }
+
+
+class LLMRerankSystem:
+    """LlamaIndex's ``LLMRerank`` driven by ``RankRAGLLM`` on the same loaded model.
+
+    The stock choice parser is applied line by line so that a malformed line cannot shift the pairing of
+    document numbers and relevances; numbers outside the batch and repeats are dropped. Passages the
+    model did not pick follow the picked ones in first-stage order (counted in :attr:`stats`).
+    """
+
+    def __init__(self, model: RankRAGModel, *, batch_size: int = LLM_RERANK_BATCH_SIZE) -> None:
+        from llama_index.core.postprocessor import LLMRerank
+
+        from rankrag_llamaindex import RankRAGLLM
+
+        self.stats = LLMRerankStats()
+        self.llm = RankRAGLLM(model=model, max_new_tokens=LLM_RERANK_MAX_NEW_TOKENS)
+        self._reranker_class = LLMRerank
+        self.batch_size = batch_size
+
+    def parse_choices(self, answer: str, num_choices: int) -> tuple[list[int], list[float]]:
+        from llama_index.core.indices.utils import default_parse_choice_select_answer_fn
+
+        self.stats.batches += 1
+        if len(self.stats.example_replies) < EXAMPLE_REPLIES:
+            self.stats.example_replies.append(answer)
+        numbers: list[int] = []
+        relevances: list[float] = []
+        for line in answer.splitlines():
+            found, scores = default_parse_choice_select_answer_fn(line, num_choices)
+            if len(found) == 1 and len(scores) == 1 and 1 <= found[0] <= num_choices and found[0] not in numbers:
+                numbers.append(found[0])
+                relevances.append(scores[0])
+        if not numbers:
+            self.stats.batches_without_choices += 1
+        return numbers, relevances
+
+    def rank(self, query: RerankQuery) -> list[int]:
+        """Candidate positions, best first."""
+        from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+        nodes = [
+            NodeWithScore(node=TextNode(text=c.text, id_=str(position)), score=c.first_stage_score)
+            for position, c in enumerate(query.candidates)
+        ]
+        reranker = self._reranker_class(
+            llm=self.llm,
+            choice_batch_size=self.batch_size,
+            top_n=len(nodes),
+            parse_choice_select_answer_fn=self.parse_choices,
+        )
+        picked = [int(n.node.node_id) for n in reranker.postprocess_nodes(nodes, QueryBundle(query.query))]
+        seen = set(picked)
+        rest = [position for position in range(len(nodes)) if position not in seen]
+        self.stats.passages_unranked += len(rest)
+        return picked + rest
+
+
+@dataclass
+class RerankRun:
+    """Rankings (candidate pids, best first) and total wall time per system."""
+
+    rankings: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, system: str, qid: str, ranking: list[str], seconds: float) -> None:
+        self.rankings.setdefault(system, {})[qid] = ranking
+        self.seconds[system] = self.seconds.get(system, 0.0) + seconds
+
+
+def _progress(items: Sequence[Any], description: str, enabled: bool) -> Iterable[Any]:
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=description, unit="query", disable=not enabled, dynamic_ncols=True)
+
+
+def run_rerank_systems(
+    model: RankRAGModel | None,
+    dataset: RerankDataset,
+    systems: Sequence[str],
+    *,
+    top_n: int = 100,
+    alpha: float = 1.0,
+    progress: bool = True,
+    llm_rerank: LLMRerankSystem | None = None,
+) -> RerankRun:
+    """Rank every query's first-stage top-``top_n`` with each system."""
+    needs_model = any(s != "first_stage" for s in systems)
+    if needs_model and model is None:
+        raise ValueError("a model is needed for systems other than first_stage")
+    if "llm_rerank" in systems and llm_rerank is None:
+        llm_rerank = LLMRerankSystem(model)  # type: ignore[arg-type]
+    run = RerankRun()
+    for query in _progress(dataset.queries, f"rerank {dataset.name}", progress):
+        query = RerankQuery(query.qid, query.query, query.candidates[:top_n])
+        pids = [c.pid for c in query.candidates]
+        if "first_stage" in systems:
+            run.add("first_stage", query.qid, pids, 0.0)
+        if "rankrag" in systems or "fused" in systems:
+            fused_alpha = alpha if "fused" in systems else 1.0
+            start = time.perf_counter()
+            ranked = model.rerank(  # type: ignore[union-attr]
+                query.query,
+                [c.text for c in query.candidates],
+                first_stage_scores=[c.first_stage_score for c in query.candidates],
+                alpha=fused_alpha,
+            )
+            elapsed = time.perf_counter() - start
+            if "fused" in systems:
+                run.add("fused", query.qid, [pids[p.index] for p in ranked], elapsed)
+            if "rankrag" in systems:
+                run.add("rankrag", query.qid, [pids[i] for i in llm_only_order(ranked)], elapsed)
+        if "llm_rerank" in systems:
+            start = time.perf_counter()
+            order = llm_rerank.rank(query)  # type: ignore[union-attr]
+            run.add("llm_rerank", query.qid, [pids[i] for i in order], time.perf_counter() - start)
+    return run
+
+
+def rerank_summary(run: RerankRun, dataset: RerankDataset, systems: Sequence[str]) -> dict[str, dict[str, float]]:
+    """The ``systems`` block of the report: metrics and seconds per query for each system."""
+    n_queries = max(len(dataset.queries), 1)
+    summary = {}
+    for system in systems:
+        metrics = mean_ranking_metrics(run.rankings.get(system, {}), dataset.qrels, dataset.relevance_threshold)
+        metrics["seconds_per_query"] = run.seconds.get(system, 0.0) / n_queries
+        summary[system] = metrics
+    return summary
+
+
+def evaluate_rerank(
+    model: RankRAGModel | None,
+    dataset: RerankDataset,
+    systems: Sequence[str],
+    *,
+    top_n: int = 100,
+    alpha: float | None = None,
+    split: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run and score the systems; returns the JSON report (``dataset, n_queries, top_n, model, systems``).
+
+    ``alpha=None`` takes the model's calibrated fusion weight (1.0, LLM only, when uncalibrated).
+    """
+    if top_n < 1:
+        raise ValueError(f"top_n must be a positive integer, got {top_n}")
+    if not dataset.queries:
+        raise ValueError(f"no queries in {dataset.name!r} for split {split or 'all'!r}")
+    fused_alpha, alpha_source = resolve_alpha(model, alpha) if model is not None else (None, None)
+    llm_rerank = LLMRerankSystem(model) if "llm_rerank" in systems and model is not None else None
+    run = run_rerank_systems(
+        model,
+        dataset,
+        systems,
+        top_n=top_n,
+        alpha=1.0 if fused_alpha is None else fused_alpha,
+        progress=progress,
+        llm_rerank=llm_rerank,
+    )
+    report: dict[str, Any] = {
+        "dataset": dataset.name,
+        "n_queries": len(dataset.queries),
+        "top_n": top_n,
+        "model": model.name if model is not None else "none",
+        "systems": rerank_summary(run, dataset, systems),
+        "split": split or "all",
+    }
+    if "fused" in systems:
+        report["alpha"] = fused_alpha
+        report["alpha_source"] = alpha_source
+    if llm_rerank is not None:
+        report["llm_rerank_parsing"] = llm_rerank.stats.as_dict()
+    return report
+
+
+def resolve_alpha(model: RankRAGModel, alpha: float | None) -> tuple[float, str]:
+    """The fusion weight to use and where it came from."""
+    if alpha is not None:
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"--alpha must be between 0 (retriever only) and 1 (LLM only), got {alpha}")
+        return float(alpha), "given"
+    if model.calibration is None:
+        return model.default_alpha, "uncalibrated (LLM only)"
+    return model.default_alpha, "calibrated"
