@@ -1,9 +1,65 @@
-"""Placeholder until its issue lands; registers no commands yet."""
+"""`rankrag calibrate`: pick a model's fusion weight on the calib split and store it with the model."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import List, Optional
+
 import typer
+
+from rankrag.commands_eval import ADAPTER_HELP, DATA_DIR_HELP, MODEL_HELP, check_limit, command_errors, load_model
+
+
+def calibrate_command(
+    dataset: List[str] = typer.Option(
+        ..., "--dataset", help="Reranking set(s) to calibrate on: trec_dl_passage, scifact (repeat or comma-separate)."
+    ),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP),
+    adapter: str = typer.Option("default", "--adapter", help=ADAPTER_HELP),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    top_n: int = typer.Option(100, "--top-n", help="Rerank the first-stage top N candidates of each query."),
+    step: float = typer.Option(0.05, "--step", help="Grid step for alpha between 0 and 1."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N calib queries of each set."),
+    output: Optional[Path] = typer.Option(
+        None,
+        "--output",
+        help="Write the calibration to this file instead of beside the adapter/model (or the user cache).",
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+) -> None:
+    """Pick the fusion weight alpha (0 retriever .. 1 LLM) by nDCG@10 on the calib split and store it.
+
+    `RankRAGModel.load()` of the same model and adapter then uses it by default.
+    """
+    with command_errors():
+        from rankrag.calibration import calibrate, store_calibration
+
+        names = [name.strip() for value in dataset for name in value.split(",") if name.strip()]
+        check_limit(limit)
+        if top_n < 1:
+            raise ValueError(f"--top-n must be a positive integer, got {top_n}")
+        loaded = load_model(model, adapter, device)
+        record = calibrate(loaded, data_dir, names, limit=limit, top_n=top_n, step=step, progress=progress)
+        written = store_calibration(loaded, record, output)
+        typer.echo(_table(record))
+        typer.echo(
+            f"alpha = {record['alpha']:.2f} (nDCG@10 {record['chosen ndcg@10']:.4f}; first stage "
+            f"{record['first_stage ndcg@10']:.4f}, LLM only {record['llm_only ndcg@10']:.4f}) on "
+            f"{sum(record['n_queries'].values())} calib queries; wrote {written}"
+        )
+
+
+def _table(record: dict[str, object]) -> str:
+    per_dataset: dict[str, dict[str, float]] = record["ndcg@10 per alpha per dataset"]  # type: ignore[assignment]
+    pooled: dict[str, float] = record["ndcg@10 per alpha"]  # type: ignore[assignment]
+    names = list(per_dataset)
+    lines = ["alpha  pooled  " + "  ".join(names)]
+    for key, value in pooled.items():
+        lines.append(f"{key}   {value:.4f}  " + "  ".join(f"{per_dataset[n][key]:.4f}".ljust(len(n)) for n in names))
+    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the top-level app."""
+    """Add `rankrag calibrate` to the top-level app."""
+    app.command("calibrate")(calibrate_command)

@@ -1,0 +1,171 @@
+"""Picking the fusion weight ``alpha`` of a model on the ``calib`` split (never on ``dev``).
+
+Every candidate of every calib query is scored once by the LLM; then, for each alpha on a grid from 0
+(retriever only) to 1 (LLM only), the fused ranking (exactly the one ``RankRAGModel.rerank`` produces)
+is scored by nDCG@10. The chosen alpha maximises the mean nDCG@10 over all calib queries of the given
+data sets pooled; ties go to the smaller alpha (closer to the retriever, the safer side). Because
+alpha = 0 reproduces the first stage, the choice is never below the first stage on the calib queries.
+"""
+
+from __future__ import annotations
+
+import datetime as _datetime
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import fmean
+from typing import TYPE_CHECKING, Any, Sequence
+
+from rankrag import fusion
+from rankrag.datasets import RerankDataset, load_rerank_dataset
+from rankrag.metrics import per_query_ranking_metrics
+
+if TYPE_CHECKING:
+    from rankrag.model import RankRAGModel
+
+CALIBRATION_SPLIT = "calib"
+DEFAULT_STEP = 0.05
+TIE_TOLERANCE = 1e-9
+RULE = "argmax over alpha of mean nDCG@10 on the pooled calib queries; ties go to the smaller alpha"
+
+
+@dataclass(frozen=True)
+class ScoredQuery:
+    """One calib query: its candidates' ids, LLM scores and normalised first-stage scores."""
+
+    dataset: str
+    qid: str
+    pids: list[str]
+    llm_scores: list[float]
+    first_stage: list[float]
+
+
+def alpha_grid(step: float = DEFAULT_STEP) -> list[float]:
+    """0, step, 2*step, ..., 1 (``step`` must divide 1)."""
+    if not 0.0 < step <= 1.0:
+        raise ValueError(f"the alpha step must be in (0, 1], got {step}")
+    count = round(1.0 / step)
+    if abs(count * step - 1.0) > 1e-9:
+        raise ValueError(f"the alpha step must divide 1 (e.g. 0.05, 0.1), got {step}")
+    return [round(i / count, 10) for i in range(count + 1)]
+
+
+def fused_order(llm_scores: Sequence[float], first_stage: Sequence[float], alpha: float) -> list[int]:
+    """Candidate positions as ``RankRAGModel.rerank`` orders them for this ``alpha``."""
+    final = fusion.fuse(llm_scores, first_stage, alpha) if alpha < 1.0 else list(llm_scores)
+    return sorted(range(len(final)), key=lambda i: (-final[i], i))
+
+
+def score_queries(
+    model: RankRAGModel, datasets: Sequence[RerankDataset], *, top_n: int = 100, progress: bool = True
+) -> list[ScoredQuery]:
+    """LLM scores for every candidate (one pass per query) plus the normalised first-stage scores."""
+    from tqdm.auto import tqdm
+
+    work = [(data.name, query) for data in datasets for query in data.queries]
+    scored = []
+    for name, query in tqdm(work, desc="calibrate: scoring", unit="query", disable=not progress, dynamic_ncols=True):
+        candidates = query.candidates[:top_n]
+        scored.append(
+            ScoredQuery(
+                dataset=name,
+                qid=query.qid,
+                pids=[c.pid for c in candidates],
+                llm_scores=model.score(query.query, [c.text for c in candidates]),
+                first_stage=fusion.normalized_first_stage(
+                    len(candidates), [c.first_stage_score for c in candidates]
+                ),
+            )
+        )
+    return scored
+
+
+def ndcg_per_query(
+    scored: Sequence[ScoredQuery], datasets: Sequence[RerankDataset], alpha: float
+) -> dict[str, dict[str, float]]:
+    """``{dataset: {qid: nDCG@10}}`` of the fused rankings at ``alpha``."""
+    result = {}
+    for data in datasets:
+        rankings = {
+            q.qid: [q.pids[i] for i in fused_order(q.llm_scores, q.first_stage, alpha)]
+            for q in scored
+            if q.dataset == data.name
+        }
+        result[data.name] = per_query_ranking_metrics(rankings, data.qrels, data.relevance_threshold)["ndcg@10"]
+    return result
+
+
+def choose_alpha(curve: dict[float, float]) -> float:
+    """The alpha with the highest value; among (near-)ties, the smallest."""
+    best = max(curve.values())
+    return min(alpha for alpha, value in curve.items() if value >= best - TIE_TOLERANCE)
+
+
+def calibration_curve(
+    scored: Sequence[ScoredQuery], datasets: Sequence[RerankDataset], alphas: Sequence[float]
+) -> tuple[dict[float, float], dict[str, dict[float, float]]]:
+    """Pooled mean nDCG@10 per alpha, and the mean per data set per alpha."""
+    pooled: dict[float, float] = {}
+    per_dataset: dict[str, dict[float, float]] = {data.name: {} for data in datasets}
+    for alpha in alphas:
+        values = ndcg_per_query(scored, datasets, alpha)
+        all_values = [v for per_query in values.values() for v in per_query.values()]
+        if not all_values:
+            raise ValueError("none of the calib queries has relevance judgements")
+        pooled[alpha] = fmean(all_values)
+        for name, per_query in values.items():
+            per_dataset[name][alpha] = fmean(per_query.values()) if per_query else 0.0
+    return pooled, per_dataset
+
+
+def calibrate(
+    model: RankRAGModel,
+    data_dir: str | os.PathLike[str] | None,
+    dataset_names: Sequence[str],
+    *,
+    limit: int | None = None,
+    top_n: int = 100,
+    step: float = DEFAULT_STEP,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Score the calib queries once and pick alpha; returns the calibration record (not yet stored)."""
+    if not dataset_names:
+        raise ValueError("give at least one --dataset to calibrate on")
+    names = list(dict.fromkeys(dataset_names))
+    alphas = alpha_grid(step)
+    datasets = [load_rerank_dataset(data_dir, name, split=CALIBRATION_SPLIT, limit=limit) for name in names]
+    empty = [data.name for data in datasets if not data.queries]
+    if empty:
+        raise ValueError(f"no {CALIBRATION_SPLIT!r} queries in {', '.join(empty)}")
+    scored = score_queries(model, datasets, top_n=top_n, progress=progress)
+    pooled, per_dataset = calibration_curve(scored, datasets, alphas)
+    alpha = choose_alpha(pooled)
+    adapter = model.spec.adapter if model.spec is not None else None
+    return {
+        "alpha": alpha,
+        "ndcg@10 per alpha": {f"{a:.2f}": v for a, v in pooled.items()},
+        "ndcg@10 per alpha per dataset": {
+            name: {f"{a:.2f}": v for a, v in curve.items()} for name, curve in per_dataset.items()
+        },
+        "first_stage ndcg@10": pooled[0.0],
+        "llm_only ndcg@10": pooled[1.0],
+        "chosen ndcg@10": pooled[alpha],
+        "datasets": names,
+        "n_queries": {data.name: len(data.queries) for data in datasets},
+        "split": CALIBRATION_SPLIT,
+        "top_n": top_n,
+        "limit": limit,
+        "rule": RULE,
+        "model": model.name,
+        "adapter": Path(adapter).name if adapter else None,
+        "date": _datetime.datetime.now(_datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def store_calibration(model: RankRAGModel, record: dict[str, Any], path: str | os.PathLike[str] | None = None) -> Path:
+    """Save ``record`` where ``RankRAGModel.load`` finds it (or at ``path``) and make the model use it."""
+    from rankrag.calibration_store import save_calibration
+
+    written = save_calibration(model.spec, model.name, record, Path(path) if path is not None else None)
+    model.reload_calibration()
+    return written
