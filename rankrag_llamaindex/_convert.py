@@ -23,15 +23,26 @@ def load_options(
     adapter: str | os.PathLike[str] | None = "default",
     dtype: str | None = None,
     device: str | None = None,
+    trust_remote_code: bool = False,
+    model_name: str | None = None,
 ) -> dict[str, Any]:
-    """The :meth:`RankRAGModel.load` options a caller actually set (None / "default" mean "not set")."""
-    options: dict[str, Any] = {
-        key: value
-        for key, value in {"source": source, "quantization": quantization, "dtype": dtype, "device": device}.items()
-        if value is not None
+    """The :meth:`RankRAGModel.load` options a caller actually set (None / "default" / False mean "not set").
+
+    ``model_name`` is accepted as another spelling of ``source`` (as in the LangChain components).
+    """
+    if source is not None and model_name is not None and os.fspath(source) != model_name:
+        raise ValueError("source and model_name name different models; pass the model name once")
+    named = {
+        "source": source if source is not None else model_name,
+        "quantization": quantization,
+        "dtype": dtype,
+        "device": device,
     }
+    options: dict[str, Any] = {key: value for key, value in named.items() if value is not None}
     if adapter != "default":
         options["adapter"] = adapter
+    if trust_remote_code:
+        options["trust_remote_code"] = True
     return options
 
 

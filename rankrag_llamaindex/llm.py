@@ -46,7 +46,9 @@ class RankRAGLLM(CustomLLM):
     top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus sampling when temperature > 0.")
     stop: list[str] = Field(default_factory=list, description="Stop sequences (not part of the output).")
     seed: int | None = Field(default=None, description="Sampling seed when temperature > 0.")
-    context_window: int = Field(default=0, description="Prompt + output tokens; 0 reads it from the model.")
+    context_window: int | None = Field(
+        default=None, gt=0, description="Prompt + output tokens; None reads it from the model config."
+    )
 
     _model: RankRAGModel = PrivateAttr()
 
@@ -59,12 +61,13 @@ class RankRAGLLM(CustomLLM):
         adapter: str | os.PathLike[str] | None = "default",
         dtype: str | None = None,
         device: str | None = None,
+        trust_remote_code: bool = False,
         **kwargs: Any,
     ) -> None:
-        resolved = _convert.resolve_model(
-            model, _convert.load_options(source, quantization, adapter, dtype, device)
+        options = _convert.load_options(
+            source, quantization, adapter, dtype, device, trust_remote_code, kwargs.pop("model_name", None)
         )
-        kwargs.setdefault("context_window", resolved.context_window)
+        resolved = _convert.resolve_model(model, options)
         super().__init__(model_name=resolved.name, **kwargs)
         self._model = resolved
 
@@ -80,7 +83,7 @@ class RankRAGLLM(CustomLLM):
     @property
     def metadata(self) -> LLMMetadata:
         return LLMMetadata(
-            context_window=self.context_window,
+            context_window=self.context_window or self._model.context_window,
             num_output=self.max_new_tokens,
             is_chat_model=True,
             is_function_calling_model=False,

@@ -68,11 +68,13 @@ class RankRAGReranker(BaseNodePostprocessor):
         adapter: str | os.PathLike[str] | None = "default",
         dtype: str | None = None,
         device: str | None = None,
+        trust_remote_code: bool = False,
         **kwargs: Any,
     ) -> None:
-        resolved = _convert.resolve_model(
-            model, _convert.load_options(source, quantization, adapter, dtype, device)
+        options = _convert.load_options(
+            source, quantization, adapter, dtype, device, trust_remote_code, kwargs.pop("model_name", None)
         )
+        resolved = _convert.resolve_model(model, options)
         super().__init__(model_name=resolved.name, **kwargs)
         self._model = resolved
 

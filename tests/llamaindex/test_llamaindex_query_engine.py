@@ -1,0 +1,60 @@
+"""End to end: a VectorStoreIndex over a real Chroma DB, reranked and answered by the one shared RankRAG model."""
+
+from __future__ import annotations
+
+import pytest
+from llama_index.core import Settings
+
+from rankrag_llamaindex import RankRAGLLM, RankRAGReranker
+
+# Fixture questions whose answers are facts of one paragraph (not general knowledge) and that the embedded
+# model answers from this pipeline: the oldest armed seal of Warsaw (1390), the first Warsaw President
+# (Jan Andrzej Menich), the pope who was a native of Poland (John Paul II).
+SEAL, PRESIDENT, POPE = "5733a45d4776f41900660f26", "57338255d058e614000b5c0e", "573330444776f41900660758"
+SIMILARITY_TOP_K = 6
+TOP_N = 2
+# The embedded 135M model is uncalibrated, so its default is LLM-only ranking; fusing with the retrieval
+# score (as RankRAG deployments do) keeps the retriever's signal in the final order.
+ALPHA = 0.5
+
+
+def assert_answered(question: dict, answer: str, source_nodes: list) -> None:
+    assert any(gold.lower() in answer.lower() for gold in question["answers"]), (answer, question["answers"])
+    pids = [node.node.metadata["pid"] for node in source_nodes]
+    assert question["gold_pid"] in pids
+    assert len(pids) == TOP_N
+    scores = [node.score for node in source_nodes]
+    assert scores == sorted(scores, reverse=True)
+    assert all("llm_score" in node.node.metadata and "retrieval_score" in node.node.metadata for node in source_nodes)
+
+
+@pytest.fixture(scope="module")
+def rankrag_components(embedded_model) -> tuple[RankRAGLLM, RankRAGReranker]:  # type: ignore[no-untyped-def]
+    return RankRAGLLM(model=embedded_model, max_new_tokens=24), RankRAGReranker(model=embedded_model, top_n=TOP_N, alpha=ALPHA)
+
+
+def test_query_engine_answers_from_the_reranked_corpus(squad_index, squad_questions, rankrag_components):
+    llm, reranker = rankrag_components
+    engine = squad_index.as_query_engine(llm=llm, node_postprocessors=[reranker], similarity_top_k=SIMILARITY_TOP_K)
+    question = squad_questions[SEAL]
+    response = engine.query(question["question"])
+    assert_answered(question, str(response), response.source_nodes)
+
+
+def test_streaming_query_engine_on_settings_llm(squad_index, squad_questions, rankrag_components, restore_settings):
+    llm, reranker = rankrag_components
+    Settings.llm = llm
+    engine = squad_index.as_query_engine(streaming=True, node_postprocessors=[reranker], similarity_top_k=SIMILARITY_TOP_K)
+    question = squad_questions[PRESIDENT]
+    response = engine.query(question["question"])
+    chunks = list(response.response_gen)
+    assert len(chunks) > 1
+    assert_answered(question, "".join(chunks), response.source_nodes)
+
+
+async def test_async_query_engine(squad_index, squad_questions, rankrag_components):
+    llm, reranker = rankrag_components
+    engine = squad_index.as_query_engine(llm=llm, node_postprocessors=[reranker], similarity_top_k=SIMILARITY_TOP_K)
+    question = squad_questions[POPE]
+    response = await engine.aquery(question["question"])
+    assert_answered(question, str(response), response.source_nodes)
