@@ -9,7 +9,13 @@ from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, TextIteratorStreamer
+from transformers import (
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    TextIteratorStreamer,
+)
 
 from rankrag.errors import PromptTooLongError
 
@@ -171,6 +177,16 @@ class _EdgeTrimmer:
         return body
 
 
+class _Cancelled(StoppingCriteria):
+    """Ends a generation as soon as its consumer stops reading the stream."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: object) -> torch.Tensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
 def stream(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -183,6 +199,8 @@ def stream(
     input_ids = _input_tensor(model, prompt_ids)
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
     kwargs = _generate_kwargs(tokenizer, input_ids, options)
+    cancelled = threading.Event()
+    kwargs["stopping_criteria"] = StoppingCriteriaList([_Cancelled(cancelled)])
     errors: list[BaseException] = []
 
     def run() -> None:
@@ -208,6 +226,7 @@ def stream(
         if tail:
             yield tail
     finally:
+        cancelled.set()  # a consumer that stops early (break, close) must not wait for max_new_tokens
         worker.join()
     if errors:
         raise errors[0]

@@ -109,3 +109,16 @@ def test_edge_trimmer_drops_outer_whitespace_only() -> None:
 def test_invalid_generation_options_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         GenerationOptions(**kwargs)  # type: ignore[arg-type]
+
+
+def test_abandoned_stream_stops_generating(tiny_model: RankRAGModel) -> None:
+    steps: list[int] = []
+    hook = tiny_model.model.register_forward_hook(lambda *_: steps.append(1))
+    try:
+        chunks = tiny_model.stream("Where?", ["Somewhere far away."], max_new_tokens=2000)
+        first = next(chunks)
+        chunks.close()  # what a consumer's `break` does
+    finally:
+        hook.remove()
+    assert first
+    assert len(steps) < 1000, f"generation ran {len(steps)} steps after its consumer left"
