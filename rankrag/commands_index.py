@@ -211,8 +211,17 @@ def run_ask(
     for rank, passage in enumerate(used, start=1):
         preview = " ".join(passage.text.split())
         preview = preview if len(preview) <= 160 else preview[:157] + "..."
-        sys.stdout.write(f"{rank}. [{passage.score:.3f} | {passage.similarity:.3f}] {passage.source}\n   {preview}\n")
+        source = _display_path(passage.source)
+        sys.stdout.write(f"{rank}. [{passage.score:.3f} | {passage.similarity:.3f}] {source}\n   {preview}\n")
     sys.stdout.flush()
+
+
+def _display_path(source: str) -> str:
+    """``source`` relative to the working directory when it lies below it, else as stored."""
+    try:
+        return str(Path(source).relative_to(Path.cwd()))
+    except ValueError:
+        return source
 
 
 def ask_command(
@@ -224,7 +233,7 @@ def ask_command(
     top_k: int = typer.Option(5, "--top-k", help="Best reranked chunks the answer is generated from."),
     model: Optional[str] = typer.Option(None, "--model", help="Hugging Face id, directory or .gguf (default: the embedded SmolLM2)."),
     adapter: str = typer.Option("default", "--adapter", help="LoRA adapter directory or id, 'default' or 'none'."),
-    alpha: Optional[float] = typer.Option(None, "--alpha", help="Fusion weight: 1 = RankRAG only, 0 = retrieval order."),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="Weight of the RankRAG score against retrieval similarity: 1 = RankRAG only, 0 = retrieval order (default: the model's calibrated weight)."),
     max_new_tokens: int = typer.Option(128, "--max-new-tokens", help="Longest answer, in tokens."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object {question, answer, contexts}."),
 ) -> None:

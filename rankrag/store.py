@@ -104,7 +104,8 @@ def resolve_embedding_model(name: str | None) -> str:
         return EMBEDDING_NAME
     if not name.strip():
         raise ModelNotFoundError("the embedding model name is empty")
-    return name
+    local = Path(name).expanduser()
+    return str(local.resolve()) if local.exists() else name  # recorded in the collection: make it cwd-proof
 
 
 @functools.lru_cache(maxsize=4)
@@ -116,9 +117,12 @@ def embedding_function(name: str = EMBEDDING_NAME) -> EmbeddingFunction[Any]:
     """
     from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
 
+    import torch
+
     location = str(embedding_model_path()) if name == EMBEDDING_NAME else name
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        return SentenceTransformerEmbeddingFunction(model_name=location, normalize_embeddings=True)
+        return SentenceTransformerEmbeddingFunction(model_name=location, device=device, normalize_embeddings=True)
     except (OSError, ValueError) as error:
         raise ModelNotFoundError(f"cannot load embedding model {name!r}: {_one_line(error).split('. ')[0]}") from error
 
@@ -139,6 +143,12 @@ def _find_collection(client: ClientAPI, name: str) -> Collection | None:
         raise StoreError(f"cannot open collection {name!r}: {_one_line(error)}") from error
 
 
+_NOT_OURS = (
+    "collection {name!r} was not built by `rankrag index` (it records no embedding model); "
+    "use another --collection"
+)
+
+
 def open_for_writing(client: ClientAPI, name: str, embedding_model: str | None = None) -> DocumentStore:
     """The collection ``name``, created (cosine space) if missing, with its embedding model attached.
 
@@ -146,6 +156,8 @@ def open_for_writing(client: ClientAPI, name: str, embedding_model: str | None =
     """
     existing = _find_collection(client, name)
     stored = (existing.metadata or {}).get(EMBEDDING_MODEL_KEY) if existing is not None else None
+    if existing is not None and stored is None:
+        raise StoreError(_NOT_OURS.format(name=name))
     requested = resolve_embedding_model(embedding_model) if embedding_model is not None else None
     if stored is not None and requested is not None and stored != requested:
         raise StoreError(
@@ -178,9 +190,7 @@ def open_for_reading(client: ClientAPI, name: str) -> DocumentStore:
         raise StoreError(f"no collection {name!r}{known}")
     model = (existing.metadata or {}).get(EMBEDDING_MODEL_KEY)
     if model is None:
-        raise StoreError(
-            f"collection {name!r} was not built by `rankrag index` (no embedding model recorded); index into another --collection"
-        )
+        raise StoreError(_NOT_OURS.format(name=name))
     collection = client.get_collection(name, embedding_function=embedding_function(str(model)))
     if collection.count() == 0:
         raise StoreError(f"collection {name!r} is empty; add documents with: rankrag index PATH...")

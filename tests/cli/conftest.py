@@ -26,9 +26,12 @@ def invoke() -> Callable[..., Result]:
 
 @pytest.fixture(scope="session")
 def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shipped sample corpus indexed once into a persistent Chroma directory."""
+    """The shipped sample corpus indexed once into a persistent Chroma directory.
+
+    Small chunks keep the LLM's work per `ask` (ranking prompts over every retrieved chunk) cheap on CPU.
+    """
     from rankrag.commands_index import run_index
 
     db = tmp_path_factory.mktemp("sample") / "db"
-    run_index([SAMPLE_CORPUS], db=db, show_progress=False)
+    run_index([SAMPLE_CORPUS], db=db, chunk_size=300, chunk_overlap=0, show_progress=False)
     return db

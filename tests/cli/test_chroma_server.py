@@ -66,23 +66,24 @@ def test_index_and_ask_through_a_chroma_server(
     paragraphs = [p for p in squad_paragraphs() if p["title"] == "Steam_engine"][:6]
     files = write_corpus(tmp_path / "docs", paragraphs, per_file=2, suffix=".md")
 
-    indexed = invoke("index", tmp_path / "docs", "--chroma-url", chroma_server, "--collection", "team-docs")
+    target = ("--chroma-url", chroma_server, "--collection", "team-docs", "--chunk-size", 300, "--chunk-overlap", 0)
+    indexed = invoke("index", tmp_path / "docs", *target)
     assert indexed.exit_code == 0, indexed.output
-    again = invoke("index", files[0], "--chroma-url", chroma_server, "--collection", "team-docs")
+    again = invoke("index", files[0], *target)
     assert "0 chunks added" in again.stdout and "1 unchanged" in again.stdout
 
     client = store.connect(chroma_url=chroma_server, create=False)
     shared = store.open_for_reading(client, "team-docs")
-    assert shared.count() == sum(len(ingest.chunk_file(f.resolve())) for f in files)
+    assert shared.count() == sum(len(ingest.chunk_file(f.resolve(), chunk_size=300, chunk_overlap=0)) for f in files)
     assert (tmp_path / "server-data" / "chroma.sqlite3").is_file()  # the server, not this process, stores it
 
     asked = invoke(
         "ask", "Who invented the atmospheric engine?", "--chroma-url", chroma_server, "--collection", "team-docs",
-        "--json", "--top-n", 3, "--top-k", 2, "--max-new-tokens", 8,
+        "--json", "--top-n", 2, "--top-k", 1, "--max-new-tokens", 4,
     )
     assert asked.exit_code == 0, asked.output
     payload = json.loads(asked.stdout)
-    assert len(payload["contexts"]) == 2
+    assert len(payload["contexts"]) == 1
     assert {c["source"] for c in payload["contexts"]} <= {str(f.resolve()) for f in files}
 
 

@@ -77,10 +77,10 @@ def test_sigkill_halfway_leaves_a_database_that_opens_and_a_rerun_completes(tmp_
     paragraphs = squad_paragraphs()
     docs, db = tmp_path / "docs", tmp_path / "db"
     sizes = {"chunk_size": 300, "chunk_overlap": 0}
-    files = write_corpus(docs, paragraphs[:150], per_file=5)
+    files = write_corpus(docs, paragraphs[:90], per_file=5)
     final_texts = [f.read_text(encoding="utf-8") for f in files]
     for index, path in enumerate(files[:3]):  # an older version of three files is already indexed
-        path.write_text(paragraphs[150 + index]["text"], encoding="utf-8")
+        path.write_text(paragraphs[140 + index]["text"], encoding="utf-8")
     run_index(files[:3], db=db, show_progress=False, **sizes)
     for path, text in zip(files, final_texts):
         path.write_text(text, encoding="utf-8")
