@@ -16,7 +16,7 @@ TOKYO = "Tokyo is the capital of Japan and its largest city."
 # Mixed lengths (a few words to ~90 tokens), not sorted by length.
 PASSAGES = [
     TOKYO,
-    "Mount Fuji is the highest mountain in Japan. " * 6,
+    "Mount Fuji is the highest mountain in Japan. " * 4,
     "Bananas are yellow.",
     "Kyoto was the imperial capital of Japan for more than a thousand years, until the emperor moved "
     "to Tokyo in 1869. " * 2,

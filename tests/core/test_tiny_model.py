@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rankrag import PassageTooLongError, RankRAGModel, ScoringOptions
-from rankrag.scoring import RankingEncoder, length_sorted_batches
+from rankrag.scoring import RankingEncoder, answer_token_ids, length_sorted_batches
 
 QUESTION = "Which river flows through the old town?"
 # Mixed lengths so batches need padding; the order is not sorted by length.
@@ -47,7 +47,7 @@ def test_length_sorted_batches_restore_the_input_order(tiny_model) -> None:
 
 def test_scores_match_the_full_forward_pass(tiny_pair, tiny_model) -> None:
     model, _ = tiny_pair
-    true_id, false_id = tiny_model._answer_ids
+    true_id, false_id = answer_token_ids(tiny_model.tokenizer, tiny_model.templates)
     encoded = tiny_model.encode_ranking(QUESTION, PASSAGES[:3])
     vocab = tiny_model.score(QUESTION, PASSAGES[:3], normalization="vocab")
     binary = tiny_model.score(QUESTION, PASSAGES[:3], normalization="binary")
@@ -80,6 +80,18 @@ def test_long_passage_is_cut_inside_the_passage(tiny_model) -> None:
     assert ids[: len(prefix)] == prefix
     assert ids[-len(suffix) :] == suffix
     assert 0.0 <= handle.score(QUESTION, ["lorem ipsum dolor " * 5000])[0] <= 1.0
+
+
+def test_question_first_truncation_keeps_question_and_suffix(tiny_model) -> None:
+    from rankrag import PromptTemplates
+
+    templates = PromptTemplates(question_first=True)
+    options = ScoringOptions(max_length=200)
+    prefix, suffix = RankingEncoder(tiny_model.tokenizer, templates, options).prefix_and_suffix(QUESTION)
+    assert QUESTION in tiny_model.tokenizer.decode(prefix)
+    handle = tiny_model.with_options(templates=templates, scoring_options=options)
+    [ids] = handle.encode_ranking(QUESTION, ["lorem ipsum dolor " * 5000])
+    assert len(ids) == 200 and ids[: len(prefix)] == prefix and ids[-len(suffix) :] == suffix
 
 
 def test_max_passage_tokens_caps_each_passage(tiny_model) -> None:
