@@ -65,9 +65,16 @@ def test_passages_that_are_not_a_list(embedded_model: RankRAGModel, passages: ob
         embedded_model.score("capital?", passages)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("kwargs", "name"), [({"batch_size": 0}, "batch_size"), ({"batch_size": -2}, "batch_size"),
-                                              ({"batch_size": True}, "batch_size"), ({"batch_size": 2.5}, "batch_size"),
-                                              ({"normalization": "softmax"}, "normalization")])
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": -2}, "batch_size"),
+        ({"batch_size": True}, "batch_size"),
+        ({"batch_size": 2.5}, "batch_size"),
+        ({"normalization": "softmax"}, "normalization"),
+    ],
+)
 def test_bad_scoring_options(embedded_model: RankRAGModel, kwargs: dict[str, object], name: str) -> None:
     with pytest.raises(ValueError, match=name):
         embedded_model.score("capital?", PASSAGES, **kwargs)  # type: ignore[arg-type]
@@ -83,8 +90,10 @@ def test_bad_rerank_options(tiny_model: RankRAGModel) -> None:
         tiny_model.rerank("capital?", PASSAGES, alpha=0.5, first_stage_scores=[1.0])
 
 
-@pytest.mark.parametrize(("kwargs", "name"), [({"max_new_tokens": 0}, "max_new_tokens"),
-                                              ({"temperature": -0.5}, "temperature"), ({"top_p": 2.0}, "top_p")])
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [({"max_new_tokens": 0}, "max_new_tokens"), ({"temperature": -0.5}, "temperature"), ({"top_p": 2.0}, "top_p")],
+)
 def test_bad_generation_options(embedded_model: RankRAGModel, kwargs: dict[str, object], name: str) -> None:
     with pytest.raises(ValueError, match=name):
         embedded_model.generate("capital?", PASSAGES, **kwargs)

@@ -11,7 +11,7 @@ import torch
 
 from rankrag import RankRAGModel
 
-bnb = pytest.importorskip("bitsandbytes")
+pytest.importorskip("bitsandbytes")
 
 QUESTION = "What is the capital of Japan?"
 PASSAGES = ["Tokyo is the capital of Japan.", "Bananas are yellow."]

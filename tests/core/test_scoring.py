@@ -84,8 +84,10 @@ def test_huge_passage_is_truncated_inside_the_passage(fp32_model: RankRAGModel) 
     passage_ids = ids[len(prefix) : -len(suffix)]
     assert passage_ids == tokenizer.encode(huge, add_special_tokens=False)[: options.max_passage_tokens]
     text = tokenizer.decode(ids)
-    assert text.endswith(f"For the question {QUESTION}, access whether the passage is relevant to the question. "
-                         "Return True if relevant, otherwise False.<|im_end|>\n<|im_start|>assistant\n")
+    assert text.endswith(
+        f"For the question {QUESTION}, access whether the passage is relevant to the question. "
+        "Return True if relevant, otherwise False.<|im_end|>\n<|im_start|>assistant\n"
+    )
 
     tight = fp32_model.with_options(scoring_options=ScoringOptions(max_length=200))
     [cut] = tight.encode_ranking(QUESTION, [huge])
