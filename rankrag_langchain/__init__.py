@@ -1,0 +1,26 @@
+"""LangChain adapters for RankRAG: a reranker, a chat model and a one-call RAG chain on ONE shared model.
+
+>>> from rankrag_langchain import RankRAGReranker, RankRAGLLM, create_rankrag_chain
+>>> reranker = RankRAGReranker(top_n=3)          # loads the embedded model once ...
+>>> llm = RankRAGLLM(model=reranker.model)       # ... and the chat model reuses it
+>>> chain = create_rankrag_chain(retriever, reranker=reranker, llm=llm)
+>>> chain.invoke("Who wrote ...?")               # {"answer": ..., "source_documents": [...]}
+"""
+
+from __future__ import annotations
+
+try:
+    import langchain_core  # noqa: F401
+except ImportError as error:  # pragma: no cover - exercised by a test that hides langchain_core
+    from rankrag.errors import MissingDependencyError
+
+    raise MissingDependencyError(
+        "rankrag_langchain needs LangChain, which is not installed. "
+        'Install it with: pip install "rankrag[langchain]"'
+    ) from error
+
+from rankrag_langchain.chain import create_rankrag_chain
+from rankrag_langchain.chat_model import RankRAGLLM
+from rankrag_langchain.reranker import RankRAGReranker
+
+__all__ = ["RankRAGLLM", "RankRAGReranker", "create_rankrag_chain"]

@@ -1,0 +1,86 @@
+"""Pydantic fields shared by the LangChain components: which RankRAGModel they run on.
+
+Every component resolves its model through :meth:`RankRAGModel.load`, whose process-wide registry
+hands out one instance per load spec, so a reranker and a chat model built from the same name (or
+the same ``RankRAGModel``) hold one copy of the weights.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rankrag.model import RankRAGModel
+
+
+def _is_name(value: Any) -> bool:
+    return isinstance(value, (str, os.PathLike))
+
+
+_LOAD_FIELDS = ("model_name", "dtype", "quantization", "device", "adapter", "trust_remote_code")
+
+
+class RankRAGModelFields(BaseModel):
+    """``model=`` a loaded :class:`RankRAGModel` (or a model name), or ``model_name=`` plus load options."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model: RankRAGModel | None = Field(default=None, exclude=True)
+    """The shared model. Filled from ``model_name`` and the load options when not given."""
+    model_name: str | None = None
+    """Hugging Face id, local directory or ``.gguf`` file; None for the embedded SmolLM2 default."""
+    dtype: str = "auto"
+    quantization: str | None = None
+    device: str = "auto"
+    adapter: str | None = "default"
+    trust_remote_code: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_given_by_name(cls, values: Any) -> Any:
+        """``model="some/id"`` (the usual LangChain spelling) and ``source=`` (as in
+        :meth:`RankRAGModel.load`) both mean ``model_name``; paths are accepted as names."""
+        if not isinstance(values, dict):
+            return values
+        values = dict(values)
+        names = {"source": values.pop("source", None)}
+        if _is_name(values.get("model")):
+            names["model"] = values.pop("model")
+        if "model_name" in values and values["model_name"] is not None:
+            names["model_name"] = values["model_name"]
+        given = {key: os.fspath(name) for key, name in names.items() if name is not None}
+        if len(set(given.values())) > 1:
+            raise ValueError(f"{' and '.join(sorted(given))} name different models; pass the model name once")
+        if given:
+            values["model_name"] = next(iter(given.values()))
+        if isinstance(values.get("adapter"), os.PathLike):
+            values["adapter"] = os.fspath(values["adapter"])
+        return values
+
+    @model_validator(mode="after")
+    def _resolve_model(self) -> RankRAGModelFields:
+        if self.model is not None:
+            conflicting = sorted(set(_LOAD_FIELDS) & self.model_fields_set)
+            if conflicting:
+                raise ValueError(
+                    f"got a loaded model and load options {conflicting}; pass either model= or the load options"
+                )
+            return self
+        self.model = RankRAGModel.load(
+            self.model_name,
+            dtype=self.dtype,
+            quantization=self.quantization,
+            device=self.device,
+            adapter=self.adapter,
+            trust_remote_code=self.trust_remote_code,
+        )
+        return self
+
+    @property
+    def rankrag_model(self) -> RankRAGModel:
+        """The loaded model (never None once the component is built)."""
+        if self.model is None:  # only reachable if a caller set ``model = None`` afterwards
+            raise ValueError("this component has no model; build it with model= or model_name=")
+        return self.model

@@ -1,0 +1,103 @@
+"""create_rankrag_chain: any LangChain retriever turned into the RankRAG pipeline, as one LCEL Runnable."""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, Iterator
+
+from langchain_core.documents import Document
+from langchain_core.runnables import (
+    Runnable,
+    RunnableConfig,
+    RunnableLambda,
+    RunnableParallel,
+    RunnablePassthrough,
+)
+from langchain_core.runnables.utils import AddableDict
+
+from rankrag.validation import check_positive, check_query
+from rankrag_langchain._convert import iterate_in_thread
+from rankrag_langchain.chat_model import RankRAGLLM
+from rankrag_langchain.reranker import RankRAGReranker
+
+QUESTION_KEYS = ("question", "query", "input")
+DEFAULT_ANSWER_TOKENS = 64
+
+
+def _question(value: Any) -> str:
+    """The question from a string or from a dict's "question", "query" or "input" entry."""
+    if isinstance(value, dict):
+        key = next((k for k in QUESTION_KEYS if k in value), None)
+        if key is None:
+            raise ValueError(f"the chain input dict needs one of the keys {QUESTION_KEYS}, got {sorted(value)}")
+        value = value[key]
+    return check_query(value, "question")
+
+
+def create_rankrag_chain(
+    retriever: Runnable[str, list[Document]],
+    *,
+    reranker: RankRAGReranker | None = None,
+    llm: RankRAGLLM | None = None,
+    top_k: int = 3,
+    **model_options: Any,
+) -> Runnable[Any, dict[str, Any]]:
+    """The RankRAG chain: retrieve, rerank with the RankRAG model, keep ``top_k``, answer from them.
+
+    ``retriever`` is any LangChain retriever (or Runnable from a question to Documents); it decides how
+    many candidates are retrieved, e.g. ``vectorstore.as_retriever(search_kwargs={"k": 20})``.
+    ``reranker`` and ``llm`` default to a :class:`RankRAGReranker` built from ``model_options``
+    (``model=``, ``model_name=``, ``dtype=`` ...) and a :class:`RankRAGLLM` sharing its model; pass your own
+    to set their options (``alpha``, ``max_tokens`` ...). The answer uses RankRAG's generation prompt.
+
+    The chain takes a question (a string, or a dict with "question", "query" or "input") and returns
+    ``{"answer": str, "source_documents": [Document, ...]}``, the documents best first with their
+    scores in metadata. ``stream``/``astream`` first yield ``{"source_documents": [...]}``, then
+    ``{"answer": chunk}`` pieces; ``chain.pick("answer").stream(q)`` yields the answer text alone.
+    """
+    check_positive(top_k, "top_k")
+    if model_options and (reranker is not None or llm is not None):
+        raise ValueError(
+            f"got model options {sorted(model_options)} and a ready reranker or llm, which already has a model; "
+            "pass the options to the components you build, or let the chain build both"
+        )
+    if reranker is None:
+        reranker = RankRAGReranker(top_n=top_k, **(model_options if llm is None else {"model": llm.model}))
+    if llm is None:
+        llm = RankRAGLLM(model=reranker.model, max_tokens=DEFAULT_ANSWER_TOKENS)
+
+    def rerank(inputs: dict[str, Any], config: RunnableConfig) -> list[Document]:
+        documents = reranker.compress_documents(
+            inputs["documents"], inputs["question"], callbacks=config.get("callbacks")
+        )
+        return list(documents)[:top_k]
+
+    async def arerank(inputs: dict[str, Any], config: RunnableConfig) -> list[Document]:
+        documents = await reranker.acompress_documents(
+            inputs["documents"], inputs["question"], callbacks=config.get("callbacks")
+        )
+        return list(documents)[:top_k]
+
+    def answer_stream(inputs: dict[str, Any]) -> Iterator[str]:
+        contexts = [document.page_content for document in inputs["source_documents"]]
+        return llm.rankrag_model.stream(inputs["question"], contexts, **llm.generation_options())
+
+    def respond(inputs: dict[str, Any]) -> Iterator[AddableDict]:
+        yield AddableDict(source_documents=inputs["source_documents"])
+        answered = False
+        for chunk in answer_stream(inputs):
+            answered = True
+            yield AddableDict(answer=chunk)
+        if not answered:
+            yield AddableDict(answer="")
+
+    async def arespond(inputs: dict[str, Any]) -> AsyncIterator[AddableDict]:
+        async for chunk in iterate_in_thread(respond(inputs)):
+            yield chunk
+
+    chain = (
+        RunnableLambda(_question, name="question")
+        | RunnableParallel(question=RunnablePassthrough(), documents=retriever)
+        | RunnablePassthrough.assign(source_documents=RunnableLambda(rerank, afunc=arerank, name="rerank"))
+        | RunnableLambda(respond, afunc=arespond, name="RankRAGAnswer")
+    )
+    return chain.with_config(run_name="RankRAGChain")

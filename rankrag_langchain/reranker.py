@@ -1,0 +1,135 @@
+"""RankRAGReranker: a LangChain document compressor that reorders documents by RankRAG's relevance score."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from langchain_core.callbacks import AsyncCallbackManager, CallbackManager, Callbacks
+from langchain_core.documents import Document
+from langchain_core.documents.compressor import BaseDocumentCompressor
+from pydantic import ConfigDict, Field
+
+from rankrag.results import ScoredPassage
+from rankrag.validation import check_query
+from rankrag_langchain._convert import check_documents, first_stage_scores, scored_document, with_positions
+from rankrag_langchain._model import RankRAGModelFields
+
+RUN_NAME = "RankRAGReranker"
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What goes to the core: the documents that have text, their input positions, their retrieval scores."""
+
+    texts: list[str]
+    positions: list[int]
+    first_stage_scores: list[float] | None
+
+    @classmethod
+    def of(cls, documents: Sequence[Document], score_key: str | None) -> _Request:
+        positions = [i for i, document in enumerate(documents) if (document.page_content or "").strip()]
+        scores = first_stage_scores([documents[i] for i in positions], score_key)
+        return cls([documents[i].page_content for i in positions], positions, scores)
+
+
+class RankRAGReranker(RankRAGModelFields, BaseDocumentCompressor):
+    """Rerank retrieved documents with the RankRAG model; use it in ``ContextualCompressionRetriever``.
+
+    Each returned Document is a copy of an input one, best first, whose metadata adds
+    ``relevance_score`` (the final score: P("True") of the ranking prompt, fused with the retriever's
+    signal when ``alpha`` < 1), ``llm_score`` (P("True") alone) and ``retrieval_rank`` (the 0-based
+    position of the document in the input list). Inputs are never modified.
+
+    >>> reranker = RankRAGReranker(top_n=3)                               # embedded SmolLM2
+    >>> reranker = RankRAGReranker(model=llm.model, score_threshold=0.5)  # share a chat model's weights
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    top_n: int | None = Field(default=3, gt=0)
+    """How many documents to keep (best first); None keeps all."""
+    score_threshold: float | None = None
+    """Drop documents whose ``relevance_score`` is below this value."""
+    batch_size: int | None = Field(default=None, gt=0)
+    """Passages scored per forward pass; None uses the model's default."""
+    alpha: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Weight of the LLM score against the retriever's: 1 is LLM only, 0 keeps retrieval order, None is
+    the model's calibrated default. The retriever's signal is its score from document metadata (see
+    ``score_key``) or, without one, the input order."""
+    score_key: str | None = None
+    """Metadata key of the retriever's score (higher is better). None looks for "score",
+    "relevance_score" or "similarity_score" on every document and uses the input order otherwise."""
+
+    def _rerank_kwargs(self, request: _Request) -> dict[str, Any]:
+        return {"batch_size": self.batch_size, "first_stage_scores": request.first_stage_scores, "alpha": self.alpha}
+
+    def _results(
+        self, documents: Sequence[Document], request: _Request, ranked: Sequence[ScoredPassage]
+    ) -> tuple[list[Document], dict[str, Any]]:
+        """The kept documents (scored copies), and the trace output listing every document's scores."""
+        ranking = with_positions(ranked, request.positions, len(documents))
+        kept = [p for p in ranking if self.score_threshold is None or p.score >= self.score_threshold]
+        kept = kept[: self.top_n] if self.top_n is not None else kept
+        kept_documents = [scored_document(documents[p.index], p) for p in kept]
+        scores = [
+            {"retrieval_rank": p.index, "relevance_score": p.score, "llm_score": p.metadata["llm_score"]}
+            for p in ranking
+        ]
+        return kept_documents, {"documents": kept_documents, "scores": scores}
+
+    def compress_documents(
+        self,
+        documents: Sequence[Document],
+        query: str,
+        callbacks: Callbacks | None = None,
+    ) -> Sequence[Document]:
+        """The best ``top_n`` documents for ``query``, as scored copies; ``[]`` for no documents."""
+        check_query(query)
+        items = check_documents(documents)
+        if not items:
+            return []
+        run = CallbackManager.configure(inheritable_callbacks=callbacks).on_chain_start(
+            None, {"query": query, "documents": items}, name=RUN_NAME
+        )
+        try:
+            request = _Request.of(items, self.score_key)
+            ranked = (
+                self.rankrag_model.rerank(query, request.texts, **self._rerank_kwargs(request))
+                if request.texts
+                else []
+            )
+            kept, trace = self._results(items, request, ranked)
+        except BaseException as error:
+            run.on_chain_error(error)
+            raise
+        run.on_chain_end(trace)
+        return kept
+
+    async def acompress_documents(
+        self,
+        documents: Sequence[Document],
+        query: str,
+        callbacks: Callbacks | None = None,
+    ) -> Sequence[Document]:
+        """Async :meth:`compress_documents`; the scoring runs in a worker thread, off the event loop."""
+        check_query(query)
+        items = check_documents(documents)
+        if not items:
+            return []
+        run = await AsyncCallbackManager.configure(inheritable_callbacks=callbacks).on_chain_start(
+            None, {"query": query, "documents": items}, name=RUN_NAME
+        )
+        try:
+            request = _Request.of(items, self.score_key)
+            ranked = (
+                await self.rankrag_model.arerank(query, request.texts, **self._rerank_kwargs(request))
+                if request.texts
+                else []
+            )
+            kept, trace = self._results(items, request, ranked)
+        except BaseException as error:
+            await run.on_chain_error(error)
+            raise
+        await run.on_chain_end(trace)
+        return kept
