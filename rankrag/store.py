@@ -115,9 +115,8 @@ def embedding_function(name: str = EMBEDDING_NAME) -> EmbeddingFunction[Any]:
     ``name`` is :data:`EMBEDDING_NAME` for the embedded all-MiniLM-L6-v2, else a local directory or a model
     already in the Hugging Face cache (nothing is downloaded when HF_HUB_OFFLINE=1).
     """
-    from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
-
     import torch
+    from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
 
     location = str(embedding_model_path()) if name == EMBEDDING_NAME else name
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -164,6 +163,8 @@ def open_for_writing(client: ClientAPI, name: str, embedding_model: str | None =
             f"collection {name!r} was built with embedding model {stored!r}, not {requested!r}; "
             f"use another --collection to change models"
         )
+    from chromadb.errors import ChromaError
+
     model = stored or requested or EMBEDDING_NAME
     function = embedding_function(model)
     try:
@@ -176,7 +177,7 @@ def open_for_writing(client: ClientAPI, name: str, embedding_model: str | None =
                 metadata={EMBEDDING_MODEL_KEY: model},
                 configuration={"hnsw": {"space": "cosine"}},
             )
-    except (ValueError, RuntimeError) as error:
+    except (ChromaError, ValueError, RuntimeError) as error:
         raise StoreError(f"cannot open collection {name!r}: {_one_line(error)}") from error
     return DocumentStore(collection)
 

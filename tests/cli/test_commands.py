@@ -45,6 +45,7 @@ def test_index_warns_about_unreadable_files_and_reports(tmp_path: Path, invoke: 
         (("index", "{tmp}/docs", "--db", "{tmp}/db", "--chunk-overlap", "2000"), "chunk overlap"),
         (("index", "{tmp}/docs", "--db", "{tmp}/db", "--chroma-url", "http://127.0.0.1:9"), "not both"),
         (("index", "{tmp}/docs/only-binary", "--db", "{tmp}/db"), "none of the files could be read"),
+        (("index", "{tmp}/docs", "--db", "{tmp}/db", "--collection", "x"), "cannot open collection 'x': Validation error"),
         (("ask", "", "--db", "{tmp}/db"), "question is empty"),
         (("ask", "Why?", "--db", "{tmp}/nothing-here"), "no Chroma database at {tmp}/nothing-here"),
         (("ask", "Why?", "--db", "{tmp}/corrupt"), "cannot open the Chroma database"),
