@@ -292,9 +292,36 @@ def prepare_for_inference(
     return model, tokenizer
 
 
+ADAPTER_SAFETENSORS = "adapter_model.safetensors"
+
+
+def _check_adapter_weights(spec: ModelSpec) -> None:
+    """Adapters load from safetensors only, like models, unless ``allow_pickle``: PEFT itself falls back to a
+    pickled adapter_model.bin when there is no safetensors file."""
+    if spec.allow_pickle or spec.adapter is None:
+        return
+    local = Path(spec.adapter)
+    if local.is_dir():
+        problem = None if (local / ADAPTER_SAFETENSORS).is_file() else "it holds no " + ADAPTER_SAFETENSORS
+    else:
+        from huggingface_hub import hf_hub_download
+
+        try:
+            hf_hub_download(spec.adapter, ADAPTER_SAFETENSORS)
+            problem = None
+        except Exception as error:  # noqa: BLE001 - missing file, unknown repo or offline without a cached copy
+            problem = f"no {ADAPTER_SAFETENSORS} could be found ({str(error).splitlines()[0]})"
+    if problem is not None:
+        raise ModelNotFoundError(
+            f"adapter {spec.adapter!r} cannot be loaded safely: {problem}; pickle (adapter_model.bin) adapters "
+            f"load only with allow_pickle=True, and only from a source you trust"
+        )
+
+
 def _apply_adapter(model: PreTrainedModel, spec: ModelSpec) -> PreTrainedModel:
     from peft import PeftModel
 
+    _check_adapter_weights(spec)
     try:
         peft_model = PeftModel.from_pretrained(model, spec.adapter)
     except (OSError, ValueError) as error:
