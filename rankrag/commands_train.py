@@ -71,7 +71,7 @@ def train_command(
     scheduler: str = typer.Option("cosine", "--scheduler", help="learning-rate schedule (transformers names)"),
     lora_r: int = typer.Option(16, "--lora-r"),
     lora_alpha: int = typer.Option(32, "--lora-alpha"),
-    lora_dropout: float = typer.Option(0.05, "--lora-dropout"),
+    lora_dropout: float = typer.Option(0.0, "--lora-dropout"),
     max_passage_tokens: int = typer.Option(160, "--max-passage-tokens", help="passage cut in ranking examples"),
     max_context_tokens: int = typer.Option(128, "--max-context-tokens", help="per-passage cut in QA examples"),
     save_steps: int = typer.Option(50, "--save-steps", help="checkpoint every N steps"),
@@ -81,6 +81,10 @@ def train_command(
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads"),
     resume: bool = typer.Option(False, "--resume", help="continue from the latest checkpoint under OUTPUT"),
     limit: Optional[int] = typer.Option(None, "--limit", help="use only the first N blend examples"),
+    max_batch_tokens: int = typer.Option(
+        1536, "--max-batch-tokens", help="lean engine: split a batch so no piece exceeds this many padded tokens "
+        "(bounds memory; the gradient is the same)"
+    ),
     time_budget: Optional[float] = typer.Option(
         None, "--time-budget-minutes", help="lean engine: stop after this much training time; the LR schedule "
         "follows time or steps, whichever is further along"
@@ -109,7 +113,7 @@ def train_command(
             scheduler=scheduler, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
             max_passage_tokens=max_passage_tokens, max_context_tokens=max_context_tokens, save_steps=save_steps,
             logging_steps=logging_steps, seed=seed, quantization=quantization, threads=threads, resume=resume,
-            limit=limit, engine=engine, time_budget_minutes=time_budget,
+            limit=limit, engine=engine, max_batch_tokens=max_batch_tokens, time_budget_minutes=time_budget,
         )
         result = train(config, examples, progress=progress)
     except (ValueError, FileNotFoundError, FileExistsError) as error:

@@ -56,7 +56,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     lora_r: int = 16
     lora_alpha: int = 32
-    lora_dropout: float = 0.05
+    lora_dropout: float = 0.0
     max_passage_tokens: int = 160
     max_context_tokens: int = 128
     max_length: int = 1024
@@ -70,10 +70,11 @@ class TrainConfig:
     limit: int | None = None
     engine: str = "auto"
     time_budget_minutes: float | None = None
+    max_batch_tokens: int = 1536
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "gradient_accumulation", "lora_r", "lora_alpha", "save_steps",
-                     "logging_steps", "max_passage_tokens", "max_context_tokens", "max_length"):
+                     "logging_steps", "max_batch_tokens", "max_passage_tokens", "max_context_tokens", "max_length"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -356,7 +357,7 @@ def train(config: TrainConfig, examples: Sequence[BlendExample], *, progress: bo
             steps=config.steps, batch_size=config.batch_size, gradient_accumulation=config.gradient_accumulation,
             learning_rate=config.learning_rate, warmup=config.warmup, scheduler=config.scheduler,
             weight_decay=config.weight_decay, save_steps=config.save_steps, logging_steps=config.logging_steps,
-            seed=config.seed, time_budget_s=config.time_budget_minutes * 60 if config.time_budget_minutes else None,
+            seed=config.seed, max_batch_tokens=config.max_batch_tokens, time_budget_s=config.time_budget_minutes * 60 if config.time_budget_minutes else None,
         )
         steps, losses = run_loop(
             model, rows, int(tokenizer.pad_token_id), settings, checkpoints, output / LOSS_LOG,

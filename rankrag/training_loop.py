@@ -38,6 +38,7 @@ class LoopSettings:
     seed: int
     keep_checkpoints: int = 2
     time_budget_s: float | None = None
+    max_batch_tokens: int = 1536
 
 
 SCHEDULES = ("cosine", "linear", "constant")
@@ -86,6 +87,21 @@ def batch_stream(lengths: Sequence[int], batch_size: int, seed: int, skip: int =
                 yield batch
             served += 1
         epoch += 1
+
+
+def split_by_tokens(batch: Sequence[int], lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
+    """Cut a batch into pieces whose padded size (rows x longest row) stays within ``max_tokens``.
+
+    Activation memory grows with padded tokens (and attention with their square): a batch of eight
+    600-token QA rows needs over 10 GB for the backward pass, the same rows in pieces a fraction of that.
+    """
+    pieces: list[list[int]] = []
+    for index in sorted(batch, key=lambda i: -lengths[i]):
+        if pieces and (len(pieces[-1]) + 1) * lengths[pieces[-1][0]] <= max_tokens:
+            pieces[-1].append(index)
+        else:
+            pieces.append([index])
+    return pieces
 
 
 def collate(rows: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
@@ -194,7 +210,8 @@ def run_loop(
     optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     step, elapsed_before = load_checkpoint(resume_from, model, optimizer) if resume_from is not None else (0, 0.0)
     micro = settings.gradient_accumulation
-    stream = batch_stream([len(r["input_ids"]) for r in rows], settings.batch_size, settings.seed, skip=step * micro)
+    lengths = [len(r["input_ids"]) for r in rows]
+    stream = batch_stream(lengths, settings.batch_size, settings.seed, skip=step * micro)
     losses: list[float] = []
     window: list[tuple[float, int]] = []
     started = time.monotonic() - elapsed_before
@@ -204,7 +221,11 @@ def run_loop(
         factor = learning_rate_factor(settings.scheduler, progress_done, settings.warmup)
         for group in optimizer.param_groups:
             group["lr"] = settings.learning_rate * factor
-        micro_batches = [collate([rows[i] for i in next(stream)], pad_id) for _ in range(micro)]
+        micro_batches = [
+            collate([rows[i] for i in piece], pad_id)
+            for _ in range(micro)
+            for piece in split_by_tokens(next(stream), lengths, settings.max_batch_tokens)
+        ]
         tokens = sum(int(b["targets"].numel()) for b in micro_batches)
         total = 0.0
         for batch in micro_batches:
