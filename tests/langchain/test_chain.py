@@ -1,0 +1,97 @@
+"""End to end: a real Chroma store (persistent client in a temp dir), MiniLM embeddings, the RankRAG chain."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from langchain_core.runnables import Runnable
+from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
+
+from rankrag_langchain import RankRAGLLM, RankRAGReranker, create_rankrag_chain
+
+# SQuAD questions the embedded model answers right from the fixture corpus (retrieve 5, keep 3)
+ANSWERED = ["571127a5a58dae1900cd6cc5", "57113be3a58dae1900cd6d2c"]
+RETRIEVE = 5
+KEEP = 3
+
+
+@pytest.fixture(scope="module")
+def chain(squad_store, embedded_model) -> Runnable:  # type: ignore[no-untyped-def]
+    reranker = RankRAGReranker(model=embedded_model, top_n=RETRIEVE)
+    llm = RankRAGLLM(model=embedded_model, max_tokens=24)
+    return create_rankrag_chain(
+        squad_store.as_retriever(search_kwargs={"k": RETRIEVE}), reranker=reranker, llm=llm, top_k=KEEP
+    )
+
+
+def assert_answered(output: dict, question: dict) -> None:  # type: ignore[type-arg]
+    assert set(output) == {"answer", "source_documents"}
+    answer = output["answer"]
+    assert any(gold.lower() in answer.lower() for gold in question["answers"]), (answer, question["answers"])
+    documents = output["source_documents"]
+    assert len(documents) == KEEP
+    assert question["gold_pid"] in [d.metadata["pid"] for d in documents]
+    scores = [d.metadata["relevance_score"] for d in documents]
+    assert scores == sorted(scores, reverse=True)
+    assert all("llm_score" in d.metadata and 0 <= d.metadata["retrieval_rank"] < RETRIEVE for d in documents)
+
+
+def walk(run):  # type: ignore[no-untyped-def]
+    yield run
+    for child in run.child_runs:
+        yield from walk(child)
+
+
+@pytest.mark.parametrize("question_id", ANSWERED)
+def test_chain_answers_from_the_corpus(chain, squad_questions, question_id: str) -> None:  # type: ignore[no-untyped-def]
+    question = squad_questions[question_id]
+    collector = RunCollectorCallbackHandler()
+    output = chain.invoke(question["question"], config={"callbacks": [collector]})
+    assert_answered(output, question)
+    # the trace holds the rerank step with every retrieved document's scores
+    (root,) = collector.traced_runs
+    assert root.name == "RankRAGChain"
+    (rerank_run,) = [run for run in walk(root) if run.name == "RankRAGReranker"]
+    assert len(rerank_run.outputs["scores"]) == RETRIEVE
+    top = [s["relevance_score"] for s in rerank_run.outputs["scores"][:KEEP]]
+    assert top == [d.metadata["relevance_score"] for d in output["source_documents"]]
+
+
+def test_chain_streams_the_answer(chain, squad_questions) -> None:  # type: ignore[no-untyped-def]
+    question = squad_questions[ANSWERED[0]]
+    chunks = list(chain.stream({"question": question["question"]}))
+    assert list(chunks[0]) == ["source_documents"], "the sources come first"
+    answer_chunks = [c["answer"] for c in chunks[1:]]
+    assert len(answer_chunks) >= 2 and all(isinstance(c, str) for c in answer_chunks)
+    merged = chunks[0]
+    for chunk in chunks[1:]:
+        merged = merged + chunk
+    assert_answered(dict(merged), question)
+
+
+def test_chain_async_forms(chain, squad_questions) -> None:  # type: ignore[no-untyped-def]
+    question = squad_questions[ANSWERED[1]]
+
+    async def run() -> tuple[dict, list[dict]]:  # type: ignore[type-arg]
+        invoked = await chain.ainvoke({"query": question["question"]})
+        streamed = [chunk async for chunk in chain.pick("answer").astream(question["question"])]
+        return invoked, streamed
+
+    invoked, streamed = asyncio.run(run())
+    assert_answered(invoked, question)
+    assert len(streamed) >= 2 and "".join(streamed) == invoked["answer"]
+
+
+def test_chain_bad_input(squad_store, embedded_model) -> None:  # type: ignore[no-untyped-def]
+    chain = create_rankrag_chain(squad_store.as_retriever(), model=embedded_model, top_k=2)
+    with pytest.raises(ValueError, match="question is empty or only whitespace"):
+        chain.invoke("   ")
+    with pytest.raises(ValueError, match="needs one of the keys"):
+        chain.invoke({"text": "What is Kenya?"})
+    with pytest.raises(ValueError, match="top_k must be a positive integer"):
+        create_rankrag_chain(squad_store.as_retriever(), model=embedded_model, top_k=0)
+    with pytest.raises(ValueError, match="already has a model"):
+        create_rankrag_chain(
+            squad_store.as_retriever(), reranker=RankRAGReranker(model=embedded_model), model_name="other"
+        )

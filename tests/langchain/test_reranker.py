@@ -1,0 +1,200 @@
+"""RankRAGReranker on the embedded model: core scores, copies not mutations, options, bad input, callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+
+import pytest
+from langchain_core.documents import Document
+from langchain_core.documents.compressor import BaseDocumentCompressor
+from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
+
+from rankrag_langchain import RankRAGReranker
+
+QUERY = "What is the capital of Kenya?"
+TEXTS = [
+    "The steam engine converts heat into mechanical work using steam.",
+    "Nairobi is the capital and largest city of Kenya.",
+    "The Amazon rainforest covers most of the Amazon basin of South America.",
+    "Warsaw is the capital of Poland.",
+]
+
+
+def documents() -> list[Document]:
+    return [Document(page_content=text, metadata={"source": f"doc{i}"}, id=f"id{i}") for i, text in enumerate(TEXTS)]
+
+
+def test_order_and_scores_come_from_the_core(reranker, embedded_model) -> None:  # type: ignore[no-untyped-def]
+    full = reranker.model_copy(update={"top_n": None})
+    result = full.compress_documents(documents(), QUERY)
+    expected = embedded_model.rerank(QUERY, TEXTS)
+    assert [d.metadata["retrieval_rank"] for d in result] == [p.index for p in expected]
+    assert [d.metadata["relevance_score"] for d in result] == pytest.approx([p.score for p in expected])
+    assert [d.metadata["llm_score"] for d in result] == pytest.approx([p.metadata["llm_score"] for p in expected])
+    assert [d.page_content for d in result] == [TEXTS[p.index] for p in expected]
+    assert [d.id for d in result] == [f"id{p.index}" for p in expected]
+    assert all(d.metadata["source"] == f"doc{d.metadata['retrieval_rank']}" for d in result)
+    scores = [d.metadata["relevance_score"] for d in result]
+    assert scores == sorted(scores, reverse=True) and all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_inputs_are_not_mutated(reranker) -> None:  # type: ignore[no-untyped-def]
+    inputs = documents()
+    before = copy.deepcopy(inputs)
+    result = reranker.compress_documents(inputs, QUERY)
+    assert inputs == before
+    assert all(out is not doc and out.metadata is not doc.metadata for out in result for doc in inputs)
+
+
+def test_top_n_and_score_threshold(reranker) -> None:  # type: ignore[no-untyped-def]
+    ranked = reranker.model_copy(update={"top_n": None}).compress_documents(documents(), QUERY)
+    assert len(ranked) == len(TEXTS)
+    assert reranker.model_copy(update={"top_n": 2}).compress_documents(documents(), QUERY) == ranked[:2]
+    middle = ranked[1].metadata["relevance_score"]
+    thresholded = reranker.model_copy(update={"top_n": None, "score_threshold": middle}).compress_documents(
+        documents(), QUERY
+    )
+    assert thresholded == [d for d in ranked if d.metadata["relevance_score"] >= middle]
+    assert thresholded[:2] == ranked[:2]
+    above_all = reranker.model_copy(update={"score_threshold": 1.01}).compress_documents(documents(), QUERY)
+    assert above_all == []
+
+
+def test_batch_size_does_not_change_scores(reranker) -> None:  # type: ignore[no-untyped-def]
+    one = reranker.model_copy(update={"batch_size": 1, "top_n": None}).compress_documents(documents(), QUERY)
+    many = reranker.model_copy(update={"batch_size": 4, "top_n": None}).compress_documents(documents(), QUERY)
+    assert [d.metadata["retrieval_rank"] for d in one] == [d.metadata["retrieval_rank"] for d in many]
+    assert [d.metadata["llm_score"] for d in one] == pytest.approx([d.metadata["llm_score"] for d in many], abs=1e-4)
+
+
+def test_fusion_uses_the_retrieval_score_in_metadata(reranker, embedded_model) -> None:  # type: ignore[no-untyped-def]
+    retrieval_scores = [0.1, 0.9, 0.4, 0.7]
+    docs = [Document(page_content=t, metadata={"score": s}) for t, s in zip(TEXTS, retrieval_scores)]
+    fused = reranker.model_copy(update={"alpha": 0.5, "top_n": None}).compress_documents(docs, QUERY)
+    expected = embedded_model.rerank(QUERY, TEXTS, first_stage_scores=retrieval_scores, alpha=0.5)
+    assert [d.metadata["retrieval_rank"] for d in fused] == [p.index for p in expected]
+    assert [d.metadata["relevance_score"] for d in fused] == pytest.approx([p.score for p in expected])
+    # alpha = 0 keeps the retriever's order, which here is by the metadata score, not by position
+    retriever_only = reranker.model_copy(update={"alpha": 0.0, "top_n": None}).compress_documents(docs, QUERY)
+    assert [d.metadata["retrieval_rank"] for d in retriever_only] == [1, 3, 2, 0]
+
+
+def test_fusion_falls_back_on_the_retrieval_rank(reranker, embedded_model) -> None:  # type: ignore[no-untyped-def]
+    retriever_only = reranker.model_copy(update={"alpha": 0.0, "top_n": None}).compress_documents(documents(), QUERY)
+    assert [d.metadata["retrieval_rank"] for d in retriever_only] == [0, 1, 2, 3]
+    fused = reranker.model_copy(update={"alpha": 0.3, "top_n": None}).compress_documents(documents(), QUERY)
+    expected = embedded_model.rerank(QUERY, TEXTS, alpha=0.3)
+    assert [d.metadata["relevance_score"] for d in fused] == pytest.approx([p.score for p in expected])
+
+
+def test_explicit_score_key_must_be_present(reranker) -> None:  # type: ignore[no-untyped-def]
+    docs = [Document(page_content=t, metadata={"bm25": float(i)}) for i, t in enumerate(TEXTS)]
+    keyed = reranker.model_copy(update={"alpha": 0.0, "top_n": None, "score_key": "bm25"})
+    assert [d.metadata["retrieval_rank"] for d in keyed.compress_documents(docs, QUERY)] == [3, 2, 1, 0]
+    docs[2].metadata.pop("bm25")
+    with pytest.raises(ValueError, match=r"documents\[2\]\.metadata\['bm25'\]"):
+        keyed.compress_documents(docs, QUERY)
+
+
+def test_empty_document_list_gives_empty_list(reranker) -> None:  # type: ignore[no-untyped-def]
+    assert reranker.compress_documents([], QUERY) == []
+    assert asyncio.run(reranker.acompress_documents([], QUERY)) == []
+
+
+def test_empty_text_and_missing_metadata_are_handled(reranker) -> None:  # type: ignore[no-untyped-def]
+    empty = Document(page_content="", metadata={"source": "empty"})
+    blank = Document(page_content="  \n ")
+    bare = Document.model_construct(page_content=TEXTS[1], metadata=None, id=None)  # metadata unset entirely
+    result = reranker.model_copy(update={"top_n": None}).compress_documents([empty, bare, blank], QUERY)
+    assert [d.metadata["retrieval_rank"] for d in result] == [1, 0, 2]  # textless documents score 0, come last
+    assert result[0].page_content == TEXTS[1] and result[0].metadata["relevance_score"] > 0
+    assert [d.metadata["relevance_score"] for d in result[1:]] == [0.0, 0.0]
+    assert result[1].metadata["source"] == "empty"
+    only_empty = reranker.compress_documents([empty], QUERY)
+    assert [d.metadata["relevance_score"] for d in only_empty] == [0.0]
+
+
+@pytest.mark.parametrize("query", ["", "   ", "\n\t "])
+def test_whitespace_query_is_a_clear_error(reranker, query: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="query is empty or only whitespace"):
+        reranker.compress_documents(documents(), query)
+    with pytest.raises(ValueError, match="query is empty or only whitespace"):
+        asyncio.run(reranker.acompress_documents(documents(), query))
+
+
+def test_wrong_types_are_clear_errors(reranker) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TypeError, match=r"documents\[1\] must be a langchain_core Document, got str"):
+        reranker.compress_documents([documents()[0], "plain text"], QUERY)
+    with pytest.raises(TypeError, match="not a single item"):
+        reranker.compress_documents(documents()[0], QUERY)
+    with pytest.raises(ValueError, match="top_n"):
+        RankRAGReranker(model=reranker.model, top_n=0)
+    with pytest.raises(ValueError, match="top_k"):  # a misspelt option is an error, not silently ignored
+        RankRAGReranker(model=reranker.model, top_k=3)
+
+
+async def test_async_is_native_and_leaves_the_loop_free(reranker) -> None:  # type: ignore[no-untyped-def]
+    assert type(reranker).acompress_documents is not BaseDocumentCompressor.acompress_documents
+    ticks = 0
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(ticker())
+    result = await reranker.acompress_documents(documents(), QUERY)
+    done.set()
+    await task
+    assert ticks >= 3, "the event loop was blocked while scoring"
+    assert result == reranker.compress_documents(documents(), QUERY)
+
+
+def test_rerank_shows_in_callbacks_with_scores(reranker) -> None:  # type: ignore[no-untyped-def]
+    collector = RunCollectorCallbackHandler()
+    result = reranker.compress_documents(documents(), QUERY, callbacks=[collector])
+    (run,) = collector.traced_runs
+    assert run.name == "RankRAGReranker" and run.error is None
+    assert run.inputs["query"] == QUERY
+    scores = run.outputs["scores"]
+    assert [s["retrieval_rank"] for s in scores][: len(result)] == [d.metadata["retrieval_rank"] for d in result]
+    assert sorted(s["retrieval_rank"] for s in scores) == list(range(len(TEXTS)))  # dropped documents too
+    assert [s["relevance_score"] for s in scores][: len(result)] == [d.metadata["relevance_score"] for d in result]
+
+
+async def test_async_rerank_shows_in_callbacks(reranker) -> None:  # type: ignore[no-untyped-def]
+    collector = RunCollectorCallbackHandler()
+    result = await reranker.acompress_documents(documents(), QUERY, callbacks=[collector])
+    (run,) = collector.traced_runs
+    assert run.name == "RankRAGReranker"
+    assert run.outputs["documents"] == result
+
+
+def test_failure_is_reported_to_callbacks(reranker) -> None:  # type: ignore[no-untyped-def]
+    collector = RunCollectorCallbackHandler()
+    docs = [Document(page_content=t, metadata={"bm25": "high"}) for t in TEXTS]
+    with pytest.raises(ValueError, match="bm25"):
+        reranker.model_copy(update={"score_key": "bm25"}).compress_documents(docs, QUERY, callbacks=[collector])
+    (run,) = collector.traced_runs
+    assert run.error and "bm25" in run.error
+
+
+def test_inside_contextual_compression_retriever(reranker) -> None:  # type: ignore[no-untyped-def]
+    from langchain_classic.retrievers import ContextualCompressionRetriever
+    from langchain_core.retrievers import BaseRetriever
+
+    class FixedRetriever(BaseRetriever):
+        def _get_relevant_documents(self, query: str, *, run_manager) -> list[Document]:  # type: ignore[no-untyped-def]
+            return documents()
+
+    retriever = ContextualCompressionRetriever(base_compressor=reranker, base_retriever=FixedRetriever())
+    collector = RunCollectorCallbackHandler()
+    result = retriever.invoke(QUERY, config={"callbacks": [collector]})
+    assert result == reranker.compress_documents(documents(), QUERY)
+    assert asyncio.run(retriever.ainvoke(QUERY)) == result
+    (outer,) = collector.traced_runs
+    assert [child.name for child in outer.child_runs] == ["FixedRetriever", "RankRAGReranker"]
+    assert outer.child_runs[1].outputs["documents"] == result
