@@ -38,3 +38,8 @@ def fuzz_settings(kind: str) -> settings:
 
 def long_profile() -> bool:
     return PROFILE == "long"
+
+
+def time_limit(ci_seconds: int) -> int:
+    """Per-test limit for pytest-timeout (a hang fails the test): ``ci_seconds`` in ci, far more in long."""
+    return ci_seconds if PROFILE == "ci" else ci_seconds * 30

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 import pytest
+from reliability_budget import time_limit
 
 from rankrag import PromptTemplates, RankRAGModel
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(time_limit(600))
 
 CALLERS = 64
 NEW_TOKENS = 2

@@ -12,12 +12,13 @@ import asyncio
 from dataclasses import replace
 
 import pytest
+from reliability_budget import time_limit
 import torch
 
 from rankrag import RankRAGModel
 from rankrag.scoring import last_hidden_states, true_probabilities
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(time_limit(300))
 
 BATCH_SIZES = (1, 4, 16, 64)
 

@@ -13,11 +13,11 @@ import pytest
 from fuzz_strategies import any_text, blank_text, long_text, nonblank_text
 from hypothesis import given
 from hypothesis import strategies as st
-from reliability_budget import fuzz_settings
+from reliability_budget import fuzz_settings, time_limit
 
 from rankrag import RankRAGError
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(time_limit(600))
 
 DOCUMENTED_ERRORS = (TypeError, ValueError, RankRAGError)
 NEW_TOKENS = 2

@@ -13,7 +13,7 @@ import pytest
 from fuzz_strategies import any_text, awkward_text, blank_text, long_text, nonblank_text
 from hypothesis import given
 from hypothesis import strategies as st
-from reliability_budget import fuzz_settings
+from reliability_budget import fuzz_settings, time_limit
 
 from rankrag import GenerationOptions, ScoringOptions
 from rankrag.fusion import fuse, normalized_first_stage
@@ -22,7 +22,7 @@ from rankrag.prompts import PromptTemplates, ranking_parts, render_ranking_promp
 from rankrag.scoring import RankingEncoder
 from rankrag.validation import check_passages, check_positive, check_query
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(time_limit(300))
 
 NOT_STRINGS = st.one_of(
     st.none(), st.integers(), st.floats(allow_nan=True), st.binary(max_size=8), st.booleans(),

@@ -13,12 +13,12 @@ import pytest
 from fuzz_strategies import any_text, blank_text, long_text, nonblank_text
 from hypothesis import given
 from hypothesis import strategies as st
-from reliability_budget import fuzz_settings, long_profile
+from reliability_budget import fuzz_settings, long_profile, time_limit
 
 from rankrag import PromptTooLongError, RAGAnswer, RankRAGError, rankrag_answer
 from rankrag.scoring import RankingEncoder
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(time_limit(600))
 
 DOCUMENTED_ERRORS = (TypeError, ValueError, RankRAGError)
 # Mostly short passages, now and then a long one (the 100k-character cases are the explicit tests below);

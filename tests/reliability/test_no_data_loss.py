@@ -15,9 +15,9 @@ import pytest
 from fuzz_strategies import any_text, awkward_text
 from hypothesis import given
 from hypothesis import strategies as st
-from reliability_budget import fuzz_settings
+from reliability_budget import fuzz_settings, time_limit
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(time_limit(600))
 
 store = pytest.importorskip("rankrag.store")
 ingest = pytest.importorskip("rankrag.ingest")

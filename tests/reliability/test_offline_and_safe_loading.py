@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from reliability_budget import time_limit
 import torch
 from pytest_socket import SocketBlockedError, SocketConnectBlockedError
 
 from rankrag import ModelNotFoundError, RankRAGModel, loading, rankrag_answer
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(time_limit(300))
 
 QUESTION = "Who wrote Hamlet?"
 PASSAGES = ["Hamlet is a tragedy written by William Shakespeare.", "Paris is the capital of France."]
