@@ -7,6 +7,7 @@ variables, and that loading never runs remote code or unpickles weights unless t
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import socket
@@ -200,11 +201,11 @@ def test_pickle_weights_are_refused_unless_allowed(tmp_path: Path, tiny_llama, t
 def test_pickled_adapters_are_refused_unless_allowed(tmp_path: Path, tiny_dir: Path, tiny_llama) -> None:  # type: ignore[no-untyped-def]
     from peft import LoraConfig, get_peft_model
 
-    lora = get_peft_model(tiny_llama, LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    config = LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    lora = get_peft_model(copy.deepcopy(tiny_llama), config)  # the session's tiny model stays plain
     adapter = tmp_path / "adapter"
     lora.save_pretrained(adapter)
     weights = {k: v for k, v in lora.state_dict().items() if "lora_" in k}
-    lora.unload()  # give the shared tiny model back its plain layers
     (adapter / "adapter_model.safetensors").unlink()
     torch.save(weights, adapter / "adapter_model.bin")
 
