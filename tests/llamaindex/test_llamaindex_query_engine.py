@@ -11,7 +11,7 @@ from rankrag_llamaindex import RankRAGLLM, RankRAGReranker
 # model answers from this pipeline: the oldest armed seal of Warsaw (1390), the first Warsaw President
 # (Jan Andrzej Menich), the pope who was a native of Poland (John Paul II).
 SEAL, PRESIDENT, POPE = "5733a45d4776f41900660f26", "57338255d058e614000b5c0e", "573330444776f41900660758"
-SIMILARITY_TOP_K = 6
+SIMILARITY_TOP_K = 4
 TOP_N = 2
 # The embedded 135M model is uncalibrated, so its default is LLM-only ranking; fusing with the retrieval
 # score (as RankRAG deployments do) keeps the retriever's signal in the final order.
