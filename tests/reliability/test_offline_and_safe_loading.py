@@ -94,8 +94,8 @@ FRESH_PROCESS = textwrap.dedent(
     socket.socket.connect = socket.socket.connect_ex = refuse
     socket.create_connection = socket.getaddrinfo = refuse
     from rankrag import RankRAGModel
-    model = RankRAGModel.load()
-    question, passages = json.loads(sys.argv[1])
+    question, passages, adapter = json.loads(sys.argv[1])
+    model = RankRAGModel.load(adapter=adapter)  # the test session's model: embedded weights, same adapter
     result = {
         "scores": model.score(question, passages, batch_size=4),
         "answer": model.generate(question, passages[:1], max_new_tokens=4),
@@ -110,9 +110,10 @@ FRESH_PROCESS = textwrap.dedent(
 def fresh_process_result(model, squad_passages) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Load, score and generate in a new interpreter with every socket refused and no offline variables set."""
     passages = [p["text"][:300] for p in squad_passages[:6]]
+    adapter = model.spec.adapter if model.spec is not None else None
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
     completed = subprocess.run(
-        [sys.executable, "-c", FRESH_PROCESS, json.dumps([QUESTION, passages])],
+        [sys.executable, "-c", FRESH_PROCESS, json.dumps([QUESTION, passages, adapter])],
         capture_output=True, text=True, env=env, timeout=240, check=False,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
