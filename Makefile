@@ -25,7 +25,7 @@ $(STAMP): $(BIN)/python pyproject.toml Makefile
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m rankrag.demo
+	$(BIN)/python -m rankrag.cli.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402
 
 from rankrag import PromptTemplates, RankRAGModel  # noqa: E402
-from rankrag.datasets import load_rerank_dataset  # noqa: E402
+from rankrag.data.datasets import load_rerank_dataset  # noqa: E402
 
 
 def ndcg_at_10(rankings: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:

@@ -32,8 +32,8 @@ import _common  # noqa: E402
 import torch  # noqa: E402
 
 from rankrag import PromptTemplates, RankRAGModel  # noqa: E402
-from rankrag.prefix_cache import split_prompts  # noqa: E402
-from rankrag.scoring import RankingEncoder, length_sorted_batches  # noqa: E402
+from rankrag.model.prefix_cache import split_prompts  # noqa: E402
+from rankrag.model.scoring import RankingEncoder, length_sorted_batches  # noqa: E402
 
 # Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) for model-FLOPs utilisation; --peak-tflops overrides.
 GPU_PEAK_TFLOPS = {"H200": 989.4, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H100": 989.4, "A100": 312.0,
@@ -77,7 +77,7 @@ def load_model(args: argparse.Namespace) -> RankRAGModel:
         return RankRAGModel.load(args.model, dtype=args.dtype, quantization=args.quantization, device=args.device)
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig
 
-    from rankrag import loading
+    from rankrag.model import loading
 
     device = loading.resolve_device(args.device)
     dtype = loading.DTYPES[loading.resolve_dtype(args.dtype, device)]

@@ -31,9 +31,9 @@ def main() -> None:
     from transformers.utils import logging as transformers_logging
 
     from rankrag import RankRAGModel
-    from rankrag.datasets import load_qa_dataset, load_rerank_dataset
-    from rankrag.evaluation import evaluate_rerank
-    from rankrag.evaluation_qa import evaluate_qa
+    from rankrag.data.datasets import load_qa_dataset, load_rerank_dataset
+    from rankrag.eval.rerank import evaluate_rerank
+    from rankrag.eval.qa import evaluate_qa
 
     transformers_logging.set_verbosity_error()
     adapters = {"tuned": args.adapter, "zero_shot": None}

@@ -10,12 +10,12 @@ from rankrag.errors import (
     RankRAGError,
     UnsupportedConfigurationError,
 )
-from rankrag.generation import Generation, GenerationOptions
-from rankrag.model import RankRAGModel, clear_registry
-from rankrag.pipeline import rankrag_answer
-from rankrag.prompts import PromptTemplates
-from rankrag.results import RAGAnswer, ScoredPassage
-from rankrag.scoring import ScoringOptions
+from rankrag.model.generation import Generation, GenerationOptions
+from rankrag.model.rankrag_model import RankRAGModel, clear_registry
+from rankrag.model.pipeline import rankrag_answer
+from rankrag.model.prompts import PromptTemplates
+from rankrag.model.results import RAGAnswer, ScoredPassage
+from rankrag.model.scoring import ScoringOptions
 
 __all__ = [
     "Generation",

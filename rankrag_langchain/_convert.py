@@ -11,7 +11,7 @@ from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage, ChatMessage
 from langchain_core.messages.ai import UsageMetadata
 
-from rankrag.results import ScoredPassage
+from rankrag.model.results import ScoredPassage
 
 T = TypeVar("T")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rankrag.model import RankRAGModel
+from rankrag.model.rankrag_model import RankRAGModel
 
 
 def _is_name(value: Any) -> bool:

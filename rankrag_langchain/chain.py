@@ -14,7 +14,7 @@ from langchain_core.runnables import (
 )
 from langchain_core.runnables.utils import AddableDict
 
-from rankrag.validation import check_positive, check_query
+from rankrag.model.validation import check_positive, check_query
 from rankrag_langchain._convert import iterate_in_thread
 from rankrag_langchain.chat_model import RankRAGLLM
 from rankrag_langchain.reranker import RankRAGReranker

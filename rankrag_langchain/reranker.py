@@ -10,8 +10,8 @@ from langchain_core.documents import Document
 from langchain_core.documents.compressor import BaseDocumentCompressor
 from pydantic import ConfigDict, Field
 
-from rankrag.results import ScoredPassage
-from rankrag.validation import check_query
+from rankrag.model.results import ScoredPassage
+from rankrag.model.validation import check_query
 from rankrag_langchain._convert import check_documents, first_stage_scores, scored_document, with_positions
 from rankrag_langchain._model import RankRAGModelFields
 

@@ -14,7 +14,7 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
 from rankrag import RankRAGModel, ScoredPassage
-from rankrag.validation import check_query
+from rankrag.model.validation import check_query
 from rankrag_llamaindex import _convert
 
 dispatcher = get_dispatcher(__name__)

@@ -8,13 +8,13 @@ from typing import Callable
 import pytest
 from typer.testing import CliRunner, Result
 
-from rankrag.demo import SAMPLE_CORPUS
+from rankrag.cli.demo import SAMPLE_CORPUS
 
 
 @pytest.fixture
 def invoke() -> Callable[..., Result]:
     """Run the real `rankrag` typer app in-process: invoke("index", path, "--db", db)."""
-    from rankrag.cli import app
+    from rankrag.cli.app import app
 
     runner = CliRunner()
 
@@ -30,7 +30,7 @@ def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Small chunks keep the LLM's work per `ask` (ranking prompts over every retrieved chunk) cheap on CPU.
     """
-    from rankrag.commands_index import run_index
+    from rankrag.cli.index import run_index
 
     db = tmp_path_factory.mktemp("sample") / "db"
     run_index([SAMPLE_CORPUS], db=db, chunk_size=300, chunk_overlap=0, show_progress=False)

@@ -14,7 +14,7 @@ import pytest
 from cli_helpers import squad_paragraphs, write_corpus
 from typer.testing import Result
 
-from rankrag import ingest, store
+from rankrag.index import ingest, store
 
 CHROMA_BIN = Path(sys.executable).parent / "chroma"
 

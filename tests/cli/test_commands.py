@@ -10,8 +10,8 @@ from typing import Callable
 import pytest
 from typer.testing import Result
 
-from rankrag.commands_index import run_ask
-from rankrag.demo import SAMPLE_CORPUS
+from rankrag.cli.index import run_ask
+from rankrag.cli.demo import SAMPLE_CORPUS
 from cli_helpers import one_line_error, squad_paragraphs, write_corpus
 
 QUESTION = "When did the world's first railway journey take place?"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rankrag import ingest, store
+from rankrag.index import ingest, store
 from cli_helpers import squad_paragraphs, write_corpus
 
 

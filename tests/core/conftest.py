@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
-from rankrag import loading
+from rankrag.model import loading
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rankrag import GenerationOptions, PromptTemplates, RankRAGModel, rankrag_answer
-from rankrag.generation import _EdgeTrimmer, _StopFilter, cut_at_stop
+from rankrag.model.generation import _EdgeTrimmer, _StopFilter, cut_at_stop
 
 QUESTION = "What is the capital of Japan?"
 CONTEXTS = ["Tokyo is the capital of Japan."]

@@ -15,9 +15,8 @@ from rankrag import (
     ModelNotFoundError,
     RankRAGModel,
     UnsupportedConfigurationError,
-    embedded,
-    loading,
 )
+from rankrag.model import embedded, loading
 
 QUESTION = "Which river flows through the old town?"
 PASSAGES = ["The river Vltava flows through Prague.", "word " * 40, "Bananas are yellow."]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rankrag.prompts import (
+from rankrag.model.prompts import (
     SYSTEM_TEXT,
     PromptTemplates,
     answer_lead,

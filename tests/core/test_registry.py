@@ -8,8 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from rankrag import RankRAGModel, loading
-from rankrag.registry import SharedRegistry
+from rankrag import RankRAGModel
+
+from rankrag.model import loading
+from rankrag.model.registry import SharedRegistry
 
 
 def test_same_arguments_return_the_same_instance(embedded_model) -> None:
@@ -18,7 +20,7 @@ def test_same_arguments_return_the_same_instance(embedded_model) -> None:
 
 
 def test_equal_specs_written_differently_share_the_instance(embedded_model) -> None:
-    from rankrag.embedded import embedded_llm_path
+    from rankrag.model.embedded import embedded_llm_path
 
     if embedded_model.spec.adapter is not None:
         pytest.skip("a shipped adapter makes the default load differ from the bare GGUF")

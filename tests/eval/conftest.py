@@ -16,7 +16,7 @@ from typer.testing import CliRunner, Result
 @pytest.fixture
 def run_cli() -> Callable[..., Result]:
     """run_cli("eval", "rerank", ...) -> click Result of the real top-level app."""
-    from rankrag.cli import app
+    from rankrag.cli.app import app
 
     runner = CliRunner()
 

@@ -9,11 +9,11 @@ from typing import Any, Callable
 import pytest
 
 from rankrag import RankRAGModel
-from rankrag.calibration import alpha_grid, choose_alpha, fused_order, store_calibration
-from rankrag.datasets import load_rerank_dataset
-from rankrag.evaluation import llm_only_order
-from rankrag.fusion import normalized_first_stage
-from rankrag.metrics import mean_ranking_metrics
+from rankrag.eval.calibration import alpha_grid, choose_alpha, fused_order, store_calibration
+from rankrag.data.datasets import load_rerank_dataset
+from rankrag.eval.rerank import llm_only_order
+from rankrag.model.fusion import normalized_first_stage
+from rankrag.eval.metrics import mean_ranking_metrics
 
 
 def test_alpha_grid_and_choice_rule() -> None:

@@ -11,9 +11,9 @@ from typing import Any, Callable
 
 import pytest
 
-from rankrag.datasets import QAContext, QAItem, load_qa_dataset, load_rerank_dataset
-from rankrag.evaluation_qa import score_answers
-from rankrag.metrics import mean_ranking_metrics
+from rankrag.data.datasets import QAContext, QAItem, load_qa_dataset, load_rerank_dataset
+from rankrag.eval.qa import score_answers
+from rankrag.eval.metrics import mean_ranking_metrics
 
 RANKING_KEYS = {"ndcg@10", "recall@5", "recall@10", "recall@20", "mrr@10", "seconds_per_query"}
 QA_KEYS = {"em", "f1", "recall@k"}
@@ -106,7 +106,7 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(
 def test_a_missing_data_directory_is_reported_without_a_traceback(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "RANKRAG_DATA_DIR"}
     process = subprocess.run(
-        [sys.executable, "-m", "rankrag.cli", "eval", "rerank", "--dataset", "scifact", "--systems", "first_stage",
+        [sys.executable, "-m", "rankrag.cli.app", "eval", "rerank", "--dataset", "scifact", "--systems", "first_stage",
          "--data-dir", str(tmp_path / "nowhere"), "--output", str(tmp_path / "out.json")],
         capture_output=True, text=True, env=env, timeout=300,
     )

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rankrag.datasets import load_rerank_dataset, read_jsonl
-from rankrag.metrics import (
+from rankrag.data.datasets import load_rerank_dataset, read_jsonl
+from rankrag.eval.metrics import (
     exact_match,
     f1_score,
     macro_f1,

@@ -44,7 +44,7 @@ def embeddings():  # type: ignore[no-untyped-def]
     """The embedded all-MiniLM-L6-v2, loaded once (Chroma's own default would try to download a model)."""
     from langchain_huggingface import HuggingFaceEmbeddings
 
-    from rankrag.embedded import embedding_model_path
+    from rankrag.model.embedded import embedding_model_path
 
     return HuggingFaceEmbeddings(model_name=str(embedding_model_path()))
 

@@ -66,7 +66,7 @@ def embed_model():  # type: ignore[no-untyped-def]
     """The packaged all-MiniLM-L6-v2 as a LlamaIndex embedding (loaded from disk, never from the hub)."""
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
-    from rankrag.embedded import embedding_model_path
+    from rankrag.model.embedded import embedding_model_path
 
     return HuggingFaceEmbedding(model_name=str(embedding_model_path()))
 

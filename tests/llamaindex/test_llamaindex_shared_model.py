@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rankrag.embedded import embedded_llm_path
+from rankrag.model.embedded import embedded_llm_path
 from rankrag_llamaindex import RankRAGLLM, RankRAGReranker
 
 

@@ -16,7 +16,7 @@ from reliability_budget import time_limit
 import torch
 
 from rankrag import RankRAGModel
-from rankrag.scoring import last_hidden_states, true_probabilities
+from rankrag.model.scoring import last_hidden_states, true_probabilities
 
 pytestmark = pytest.mark.timeout(time_limit(300))
 

@@ -1,7 +1,7 @@
 """No data loss: adding documents to an existing collection never drops the ones already there.
 
 Rounds of new files (arbitrary unicode, duplicate contents, empty files) are indexed into one persistent
-Chroma collection through rankrag.store / rankrag.ingest, the code behind ``rankrag index``, reopening the
+Chroma collection through rankrag.index.store / rankrag.index.ingest, the code behind ``rankrag index``, reopening the
 database between rounds. After every round the collection holds exactly the chunks of every file indexed so
 far, once each. The SIGKILL-halfway crash test of ``rankrag index`` is the CLI's: tests/cli/test_processes.py.
 """
@@ -19,8 +19,8 @@ from reliability_budget import fuzz_settings, time_limit
 
 pytestmark = pytest.mark.timeout(time_limit(600))
 
-store = pytest.importorskip("rankrag.store")
-ingest = pytest.importorskip("rankrag.ingest")
+store = pytest.importorskip("rankrag.index.store")
+ingest = pytest.importorskip("rankrag.index.ingest")
 
 SIZES = {"chunk_size": 120, "chunk_overlap": 20}
 # Real text with words (so it splits into several chunks), unicode noise, or nothing at all.

@@ -22,7 +22,9 @@ from reliability_budget import time_limit
 import torch
 from pytest_socket import SocketBlockedError, SocketConnectBlockedError
 
-from rankrag import ModelNotFoundError, RankRAGModel, loading, rankrag_answer
+from rankrag import ModelNotFoundError, RankRAGModel, rankrag_answer
+
+from rankrag.model import loading
 
 pytestmark = pytest.mark.timeout(time_limit(300))
 

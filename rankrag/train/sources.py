@@ -2,7 +2,7 @@
 
 Two kinds of material come out: :class:`RankingQuery` (a question with relevant and non-relevant passages,
 non-relevant ones hardest first) and :class:`QAQuery` (a question with answers, gold and distractor passages).
-``calib`` and ``dev`` queries (see :mod:`rankrag.splits`) are never read into either.
+``calib`` and ``dev`` queries (see :mod:`rankrag.data.splits`) are never read into either.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from rankrag.datasets import QA_DATASETS, load_qa_dataset, read_jsonl, read_qrels, read_scifact_corpus
-from rankrag.splits import split_of
+from rankrag.data.datasets import QA_DATASETS, load_qa_dataset, read_jsonl, read_qrels, read_scifact_corpus
+from rankrag.data.splits import split_of
 
 SCIFACT_TRAIN_SOURCE = "scifact_train"
 RANKING_SOURCES = ("trec_dl_passage", "msmarco_train", SCIFACT_TRAIN_SOURCE, *QA_DATASETS)

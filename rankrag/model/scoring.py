@@ -9,7 +9,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from rankrag.errors import PassageTooLongError
-from rankrag.prompts import PromptTemplates, answer_lead, ranking_parts, resolve_style
+from rankrag.model.prompts import PromptTemplates, answer_lead, ranking_parts, resolve_style
 
 Normalization = Literal["binary", "vocab"]
 NORMALIZATIONS: tuple[str, ...] = ("binary", "vocab")
@@ -23,8 +23,8 @@ class ScoringOptions:
     which uses the whole [0, 1] range even for models that put little mass on either word.
     ``"vocab"`` is P(True) under the full next-token distribution, the paper's literal definition.
     ``prefix_cache`` computes the prompt part shared by all passages of a query once and reuses its
-    keys and values for every batch (:mod:`rankrag.prefix_cache`; same scores up to float rounding).
-    ``coalesce`` lets concurrent async calls on one model share forward passes (:mod:`rankrag.batching`).
+    keys and values for every batch (:mod:`rankrag.model.prefix_cache`; same scores up to float rounding).
+    ``coalesce`` lets concurrent async calls on one model share forward passes (:mod:`rankrag.model.batching`).
     """
 
     batch_size: int = 16

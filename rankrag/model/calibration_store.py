@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rankrag.loading import ModelSpec, cache_dir
+from rankrag.model.loading import ModelSpec, cache_dir
 
 CALIBRATION_FILE = "rankrag_calibration.json"
 

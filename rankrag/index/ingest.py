@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from rankrag.errors import RankRAGError
 
 if TYPE_CHECKING:
-    from rankrag.store import DocumentStore
+    from rankrag.index.store import DocumentStore
 
 TEXT_SUFFIXES = frozenset({".txt", ".text"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})

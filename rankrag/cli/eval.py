@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Iterator, Optional
 import typer
 
 if TYPE_CHECKING:
-    from rankrag.model import RankRAGModel
+    from rankrag.model.rankrag_model import RankRAGModel
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 
@@ -54,7 +54,7 @@ def command_errors() -> Iterator[None]:
 
 def split_option(split: str) -> str | None:
     """``all`` -> None (every query), else the split name (checked by the data readers)."""
-    from rankrag.splits import SPLITS
+    from rankrag.data.splits import SPLITS
 
     if split == "all":
         return None
@@ -72,7 +72,7 @@ def load_model(model: str | None, adapter: str, device: str) -> RankRAGModel:
     """Load the model quietly (no weight-loading bars from transformers)."""
     from transformers.utils import logging as transformers_logging
 
-    from rankrag.model import RankRAGModel
+    from rankrag.model.rankrag_model import RankRAGModel
 
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
@@ -105,9 +105,9 @@ def rerank_command(
 ) -> None:
     """Rerank first-stage candidates; report nDCG@10, Recall@5/10/20, MRR@10 and seconds per query."""
     with command_errors():
-        from rankrag.datasets import load_rerank_dataset
-        from rankrag.evaluation import RERANK_SYSTEMS, evaluate_rerank, parse_systems
-        from rankrag.report import markdown_summary, write_report
+        from rankrag.data.datasets import load_rerank_dataset
+        from rankrag.eval.rerank import RERANK_SYSTEMS, evaluate_rerank, parse_systems
+        from rankrag.eval.report import markdown_summary, write_report
 
         chosen = parse_systems(systems, RERANK_SYSTEMS)
         check_limit(limit)
@@ -142,9 +142,9 @@ def qa_command(
 ) -> None:
     """Answer from the listed top-k, the RankRAG top-k and the gold contexts; report EM, F1 and Recall@k."""
     with command_errors():
-        from rankrag.datasets import load_qa_dataset
-        from rankrag.evaluation_qa import evaluate_qa
-        from rankrag.report import markdown_summary, write_report
+        from rankrag.data.datasets import load_qa_dataset
+        from rankrag.eval.qa import evaluate_qa
+        from rankrag.eval.report import markdown_summary, write_report
 
         check_limit(limit)
         if top_k < 1:

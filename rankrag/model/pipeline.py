@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from rankrag.model import RankRAGModel
-from rankrag.results import RAGAnswer
+from rankrag.model.rankrag_model import RankRAGModel
+from rankrag.model.results import RAGAnswer
 
 
 def rankrag_answer(

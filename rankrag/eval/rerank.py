@@ -1,6 +1,6 @@
 """Reranking evaluation: the first stage, RankRAG (LLM only and fused) and LlamaIndex's LLMRerank.
 
-Every system ranks the same first-stage top-n of each query; metrics come from :mod:`rankrag.metrics`
+Every system ranks the same first-stage top-n of each query; metrics come from :mod:`rankrag.eval.metrics`
 against the full qrels. ``rankrag`` and ``fused`` share one scoring pass per query: ``fused`` is
 ``model.rerank(..., first_stage_scores=BM25 scores, alpha=...)`` and ``rankrag`` orders the same
 passages by the LLM score alone (``metadata["llm_score"]``, exactly what ``alpha=1`` gives), so both
@@ -13,12 +13,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from rankrag.datasets import RerankDataset, RerankQuery
-from rankrag.metrics import mean_ranking_metrics
+from rankrag.data.datasets import RerankDataset, RerankQuery
+from rankrag.eval.metrics import mean_ranking_metrics
 
 if TYPE_CHECKING:
-    from rankrag.model import RankRAGModel
-    from rankrag.results import ScoredPassage
+    from rankrag.model.rankrag_model import RankRAGModel
+    from rankrag.model.results import ScoredPassage
 
 RERANK_SYSTEMS = ("first_stage", "rankrag", "fused", "llm_rerank")
 DEFAULT_RERANK_SYSTEMS = RERANK_SYSTEMS

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import typer
 
-from rankrag.commands_index import command_errors, run_ask, run_index
+from rankrag.cli.index import command_errors, run_ask, run_index
 
-SAMPLE_CORPUS = Path(__file__).parent / "sample_corpus" / "articles"
+SAMPLE_CORPUS = Path(__file__).parent.parent / "sample_corpus" / "articles"
 QUESTION = "Who built the first full-scale working railway steam locomotive?"
 
 

@@ -39,7 +39,7 @@ def blend_command(
     negatives_per_positive: int = typer.Option(3, "--negatives-per-positive", help="hard negatives kept per positive"),
 ) -> None:
     """Build the RankRAG stage-2 blend from the train split of a data directory (JSONL, deduplicated, seeded)."""
-    from rankrag.blend import DEFAULT_SOURCE_WEIGHTS, DEFAULT_TASK_RATIOS, BlendConfig, build_blend, summarize, write_blend
+    from rankrag.train.blend import DEFAULT_SOURCE_WEIGHTS, DEFAULT_TASK_RATIOS, BlendConfig, build_blend, summarize, write_blend
 
     try:
         config = BlendConfig(
@@ -93,8 +93,8 @@ def train_command(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """LoRA-tune a model on the RankRAG blend (loss on the assistant's tokens only)."""
-    from rankrag.blend import BlendConfig, build_blend, read_blend, write_blend
-    from rankrag.training import TrainConfig, plot_loss, train
+    from rankrag.train.blend import BlendConfig, build_blend, read_blend, write_blend
+    from rankrag.train.trainer import TrainConfig, plot_loss, train
 
     if blend is None and data_dir is None:
         import os

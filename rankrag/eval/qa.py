@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from statistics import fmean
 from typing import TYPE_CHECKING, Any, Sequence
 
-from rankrag.datasets import QAContext, QAItem
-from rankrag.metrics import exact_match, f1_score, macro_f1, recall_of_gold, yes_no_maybe
+from rankrag.data.datasets import QAContext, QAItem
+from rankrag.eval.metrics import exact_match, f1_score, macro_f1, recall_of_gold, yes_no_maybe
 
 if TYPE_CHECKING:
-    from rankrag.model import RankRAGModel
+    from rankrag.model.rankrag_model import RankRAGModel
 
 QA_SYSTEMS = ("retrieval_order", "rankrag", "oracle")
 YES_NO_MAYBE_DATASETS = ("pubmedqa_pqal",)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from rankrag.splits import Split, check_split, split_of
+from rankrag.data.splits import Split, check_split, split_of
 
 RERANK_DATASETS = ("trec_dl_passage", "scifact")
 QA_DATASETS = (

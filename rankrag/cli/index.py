@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Iterator, Optional
 import typer
 
 if TYPE_CHECKING:
-    from rankrag.ingest import IndexReport, SkippedFile
-    from rankrag.model import RankRAGModel
-    from rankrag.store import DocumentStore, Retrieved
+    from rankrag.index.ingest import IndexReport, SkippedFile
+    from rankrag.model.rankrag_model import RankRAGModel
+    from rankrag.index.store import DocumentStore, Retrieved
 
 DB_HELP = "Directory of the local Chroma database (created by `index` if missing)."
 URL_HELP = "Use the Chroma server at http://HOST:PORT instead of a local directory."
@@ -81,7 +81,7 @@ def run_index(
     show_progress: bool = True,
 ) -> tuple[IndexReport, int]:
     """Index ``paths`` into the collection; returns the run's report and the collection's chunk count."""
-    from rankrag import ingest, store
+    from rankrag.index import ingest, store
 
     collected = ingest.collect_files(paths)
     for skipped in collected.skipped:
@@ -163,7 +163,7 @@ def retrieve_and_rerank(
 
 
 def _check_ask_options(question: str, top_n: int, top_k: int, max_new_tokens: int, alpha: float | None) -> None:
-    from rankrag.validation import check_positive, check_query
+    from rankrag.model.validation import check_positive, check_query
 
     check_query(question, "question")
     check_positive(top_n, "--top-n")
@@ -191,8 +191,8 @@ def run_ask(
 ) -> None:
     """Answer ``question`` from the index, streaming to stdout (or printing one JSON object)."""
     _check_ask_options(question, top_n, top_k, max_new_tokens, alpha)
-    from rankrag import store
-    from rankrag.model import RankRAGModel
+    from rankrag.index import store
+    from rankrag.model.rankrag_model import RankRAGModel
 
     _quiet_libraries()
     client = store.connect(db, chroma_url, create=False)

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from rankrag.commands_eval import ADAPTER_HELP, DATA_DIR_HELP, MODEL_HELP, check_limit, command_errors, load_model
+from rankrag.cli.eval import ADAPTER_HELP, DATA_DIR_HELP, MODEL_HELP, check_limit, command_errors, load_model
 
 
 def calibrate_command(
@@ -33,7 +33,7 @@ def calibrate_command(
     `RankRAGModel.load()` of the same model and adapter then uses it by default.
     """
     with command_errors():
-        from rankrag.calibration import calibrate, store_calibration
+        from rankrag.eval.calibration import calibrate, store_calibration
 
         names = [name.strip() for value in dataset for name in value.split(",") if name.strip()]
         check_limit(limit)

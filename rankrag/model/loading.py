@@ -15,7 +15,7 @@ from typing import Any, Literal
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from rankrag.embedded import EMBEDDED_LLM_NAME, embedded_llm_path
+from rankrag.model.embedded import EMBEDDED_LLM_NAME, embedded_llm_path
 from rankrag.errors import MissingDependencyError, ModelNotFoundError, UnsupportedConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ DTYPES: dict[str, torch.dtype] = {
     "fp16": torch.float16,
 }
 QUANTIZATIONS: dict[str, Quantization] = {"4bit": "4bit", "nf4": "4bit", "8bit": "8bit", "int8": "8bit"}
-SHIPPED_ADAPTERS_DIR = Path(__file__).parent / "adapters"
+SHIPPED_ADAPTERS_DIR = Path(__file__).parent.parent / "adapters"
 DEFAULT_ADAPTER_NAME = "smollm2-135m-rankrag"
 
 

@@ -16,12 +16,12 @@ from pathlib import Path
 from statistics import fmean
 from typing import TYPE_CHECKING, Any, Sequence
 
-from rankrag import fusion
-from rankrag.datasets import RerankDataset, load_rerank_dataset
-from rankrag.metrics import per_query_ranking_metrics
+from rankrag.model import fusion
+from rankrag.data.datasets import RerankDataset, load_rerank_dataset
+from rankrag.eval.metrics import per_query_ranking_metrics
 
 if TYPE_CHECKING:
-    from rankrag.model import RankRAGModel
+    from rankrag.model.rankrag_model import RankRAGModel
 
 CALIBRATION_SPLIT = "calib"
 DEFAULT_STEP = 0.05
@@ -164,7 +164,7 @@ def calibrate(
 
 def store_calibration(model: RankRAGModel, record: dict[str, Any], path: str | os.PathLike[str] | None = None) -> Path:
     """Save ``record`` where ``RankRAGModel.load`` finds it (or at ``path``) and make the model use it."""
-    from rankrag.calibration_store import save_calibration
+    from rankrag.model.calibration_store import save_calibration
 
     written = save_calibration(model.spec, model.name, record, Path(path) if path is not None else None)
     model.reload_calibration()

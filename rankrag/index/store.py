@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import urlparse
 
-from rankrag.embedded import EMBEDDING_NAME, embedding_model_path
+from rankrag.model.embedded import EMBEDDING_NAME, embedding_model_path
 from rankrag.errors import ModelNotFoundError, RankRAGError
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
     from chromadb.api.types import EmbeddingFunction
 
-    from rankrag.ingest import Chunk
+    from rankrag.index.ingest import Chunk
 
 DEFAULT_COLLECTION = "rankrag"
 EMBEDDING_MODEL_KEY = "rankrag:embedding_model"

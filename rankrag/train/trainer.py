@@ -1,9 +1,9 @@
 """LoRA instruction tuning on the RankRAG blend (``rankrag train``).
 
 Every example is rendered with the prompts used at inference: a ranking example is exactly the scorer's
-token ids (:class:`rankrag.scoring.RankingEncoder`) followed by the answer token and the end-of-turn
+token ids (:class:`rankrag.model.scoring.RankingEncoder`) followed by the answer token and the end-of-turn
 token; a QA example is :meth:`RankRAGModel.answer_prompt_ids` plus the answer; a retrieval-augmented
-ranking example is :func:`rankrag.prompts.render_multi_ranking_prompt`. The loss covers the assistant's
+ranking example is :func:`rankrag.model.prompts.render_multi_ranking_prompt`. The loss covers the assistant's
 tokens only. Training runs through trl's ``SFTTrainer`` on a peft LoRA model (QLoRA: a 4-bit base on CUDA).
 """
 
@@ -23,11 +23,11 @@ from typing import Any, Sequence
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from rankrag import loading
-from rankrag.blend import BlendExample
-from rankrag.model import RankRAGModel
-from rankrag.prompts import PromptTemplates, answer_lead, render_multi_ranking_prompt, resolve_style
-from rankrag.scoring import RankingEncoder, ScoringOptions
+from rankrag.model import loading
+from rankrag.train.blend import BlendExample
+from rankrag.model.rankrag_model import RankRAGModel
+from rankrag.model.prompts import PromptTemplates, answer_lead, render_multi_ranking_prompt, resolve_style
+from rankrag.model.scoring import RankingEncoder, ScoringOptions
 
 logger = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ def resolve_engine(engine: str) -> str:
 def latest_checkpoint(checkpoints: Path, engine: str) -> Path | None:
     """The newest checkpoint directory of ``engine`` under ``checkpoints``, or None."""
     if engine == "lean":
-        from rankrag.training_loop import checkpoints_in
+        from rankrag.train.lean_loop import checkpoints_in
 
         found = checkpoints_in(checkpoints)
         return found[-1] if found else None
@@ -325,7 +325,7 @@ def _train_with_trl(config: TrainConfig, model: Any, tokenizer: Any, rows: list[
 
 def train(config: TrainConfig, examples: Sequence[BlendExample], *, progress: bool = True) -> TrainResult:
     """Fine-tune LoRA layers on ``examples``; the adapter lands in ``config.output``."""
-    from rankrag.training_loop import LoopSettings, run_loop
+    from rankrag.train.lean_loop import LoopSettings, run_loop
 
     if config.threads:
         torch.set_num_threads(config.threads)

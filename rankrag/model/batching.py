@@ -23,9 +23,9 @@ from typing import Hashable
 
 from transformers import PreTrainedModel
 
-from rankrag import prefix_cache, scoring
-from rankrag.prefix_cache import SharedPrefixPrompts
-from rankrag.scoring import ScoringOptions
+from rankrag.model import prefix_cache, scoring
+from rankrag.model.prefix_cache import SharedPrefixPrompts
+from rankrag.model.scoring import ScoringOptions
 
 
 @dataclass(frozen=True)
@@ -42,17 +42,20 @@ class ScoreRequest:
     def group_key(self) -> Hashable:
         """Requests with equal keys may share forward passes (truncation was applied when encoding)."""
         options = self.options
-        return (options.batch_size, options.normalization, options.prefix_cache, self.true_id, self.false_id, self.pad_id)
+        return (options.batch_size, options.normalization, options.prefix_cache, self.true_id, self.false_id,
+                self.pad_id)
 
 
 def score_requests(requests: list[ScoreRequest]) -> list[list[float]]:
     """Score requests of one group (same model and :meth:`ScoreRequest.group_key`) together."""
     first = requests[0]
-    kwargs = {"true_id": first.true_id, "false_id": first.false_id, "pad_id": first.pad_id, "options": first.options}
+    ids = {"true_id": first.true_id, "false_id": first.false_id, "pad_id": first.pad_id}
     if first.options.prefix_cache:
-        return prefix_cache.score_shared_prefix(first.model, [r.prompts for r in requests], **kwargs)  # type: ignore[arg-type]
+        return prefix_cache.score_shared_prefix(
+            first.model, [r.prompts for r in requests], **ids, options=first.options
+        )
     encoded = [prompt for request in requests for prompt in request.prompts.full()]
-    flat = scoring.score_encoded(first.model, encoded, **kwargs)  # type: ignore[arg-type]
+    flat = scoring.score_encoded(first.model, encoded, **ids, options=first.options)
     results, start = [], 0
     for request in requests:
         results.append(flat[start : start + len(request.prompts.tails)])

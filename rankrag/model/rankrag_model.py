@@ -10,13 +10,13 @@ from typing import Iterator, Sequence
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from rankrag import batching, calibration_store, fusion, generation, loading, prefix_cache, scoring
-from rankrag.generation import Generation, GenerationOptions
-from rankrag.prompts import PromptTemplates, render_generation_prompt, render_messages, resolve_style
-from rankrag.registry import SharedRegistry
-from rankrag.results import RAGAnswer, ScoredPassage
-from rankrag.scoring import Normalization, RankingEncoder, ScoringOptions
-from rankrag.validation import check_alpha, check_passages, check_positive, check_query
+from rankrag.model import batching, calibration_store, fusion, generation, loading, prefix_cache, scoring
+from rankrag.model.generation import Generation, GenerationOptions
+from rankrag.model.prompts import PromptTemplates, render_generation_prompt, render_messages, resolve_style
+from rankrag.model.registry import SharedRegistry
+from rankrag.model.results import RAGAnswer, ScoredPassage
+from rankrag.model.scoring import Normalization, RankingEncoder, ScoringOptions
+from rankrag.model.validation import check_alpha, check_passages, check_positive, check_query
 
 ModelSource = str | os.PathLike[str] | tuple[PreTrainedModel, PreTrainedTokenizerBase] | None
 
@@ -176,7 +176,7 @@ class RankRAGModel:
         """Passages sorted by score (ties keep retrieval order), cut to ``top_k`` if given.
 
         ``alpha`` < 1 fuses the LLM score with the first-stage signal (``first_stage_scores``, higher is
-        better, or the input order when None); see :mod:`rankrag.fusion`. ``alpha=None`` uses the model's
+        better, or the input order when None); see :mod:`rankrag.model.fusion`. ``alpha=None`` uses the model's
         calibrated default (1.0, LLM only, when the model is uncalibrated). ``ScoredPassage.score`` is the
         fused score; ``metadata["llm_score"]`` always holds P(True).
         """
@@ -209,7 +209,7 @@ class RankRAGModel:
 
     async def ascore(self, query: str, passages: Sequence[str], **kwargs: object) -> list[float]:
         """Async :meth:`score`; runs off the event loop. Concurrent calls on one model share forward
-        passes (:mod:`rankrag.batching`) unless the handle's ``ScoringOptions(coalesce=False)``."""
+        passes (:mod:`rankrag.model.batching`) unless the handle's ``ScoringOptions(coalesce=False)``."""
         return await self._ascore(query, passages, **kwargs)  # type: ignore[arg-type]
 
     async def _ascore(

@@ -18,8 +18,8 @@ import torch
 from transformers import DynamicCache, PreTrainedModel
 from transformers.cache_utils import DynamicLayer
 
-from rankrag import scoring
-from rankrag.scoring import RankingEncoder, ScoringOptions
+from rankrag.model import scoring
+from rankrag.model.scoring import RankingEncoder, ScoringOptions
 
 
 @dataclass(frozen=True)

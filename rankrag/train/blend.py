@@ -31,8 +31,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from rankrag.blend_sources import QAQuery, RankingQuery, qa_queries, ranking_queries
-from rankrag.datasets import resolve_data_dir
+from rankrag.train.sources import QAQuery, RankingQuery, qa_queries, ranking_queries
+from rankrag.data.datasets import resolve_data_dir
 
 TASKS = ("context_ranking", "context_qa", "retrieval_qa", "multi_ranking")
 DEFAULT_TASK_RATIOS: dict[str, float] = {

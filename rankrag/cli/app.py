@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rankrag import commands_calibrate, commands_eval, commands_index, commands_train
+from rankrag.cli import calibrate as commands_calibrate, eval as commands_eval, index as commands_index, train as commands_train
 
 app = typer.Typer(
     name="rankrag",

@@ -1,0 +1,1 @@
+"""The `rankrag` command line: one module per command group (the app is `rankrag.cli.app:app`)."""

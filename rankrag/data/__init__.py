@@ -1,0 +1,1 @@
+"""The shared evaluation/training data sets and their train / calib / dev splits."""

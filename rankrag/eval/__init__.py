@@ -1,0 +1,1 @@
+"""Evaluation: ranking and QA metrics, reranking and QA runs, fusion calibration, reports."""

@@ -1,0 +1,1 @@
+"""Training: the RankRAG instruction blend, its sources, example encoding and the LoRA trainers."""
