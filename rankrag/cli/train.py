@@ -9,6 +9,8 @@ from typing import Optional
 import typer
 
 DATA_DIR_HELP = "shared-data directory (default: $RANKRAG_DATA_DIR)"
+DEFAULT_LORA_LAYERS = 10  # rankrag.train.trainer.DEFAULT_LORA_LAYERS
+DEFAULT_BLEND_SIZE = 24000  # rankrag.train.blend.DEFAULT_BLEND_SIZE (not imported: `--help` stays light)
 
 
 def _parse_weights(values: list[str] | None, option: str) -> dict[str, float]:
@@ -27,7 +29,7 @@ def _parse_weights(values: list[str] | None, option: str) -> dict[str, float]:
 def blend_command(
     output: Path = typer.Option(..., "--output", "-o", help="JSONL file to write"),
     data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
-    size: int = typer.Option(6000, "--size", help="examples to draw before dedup (0: everything available)"),
+    size: int = typer.Option(DEFAULT_BLEND_SIZE, "--size", help="examples to draw before dedup (0: everything available)"),
     seed: int = typer.Option(20240702, "--seed"),
     ratio: Optional[list[str]] = typer.Option(
         None, "--ratio", help="task share, e.g. --ratio context_ranking=0.8 (tasks: context_ranking, context_qa, "
@@ -90,6 +92,17 @@ def train_command(
         "follows time or steps, whichever is further along"
     ),
     engine: str = typer.Option("auto", "--engine", help="lean (own loop, CPU), trl (SFTTrainer) or auto (trl on CUDA)"),
+    precision: str = typer.Option(
+        "auto", "--precision", help="lean engine: bfloat16 autocast, float32, or auto (bfloat16 where the CPU/GPU "
+        "computes it natively)"
+    ),
+    lora_layers: Optional[int] = typer.Option(
+        DEFAULT_LORA_LAYERS, "--lora-layers", help="LoRA on the top N decoder layers only (0: all layers); the "
+        "layers below run without gradients"
+    ),
+    init_adapter: Optional[Path] = typer.Option(
+        None, "--init-adapter", help="warm start: continue training this adapter directory (its LoRA settings win)"
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """LoRA-tune a model on the RankRAG blend (loss on the assistant's tokens only)."""
@@ -114,6 +127,8 @@ def train_command(
             max_passage_tokens=max_passage_tokens, max_context_tokens=max_context_tokens, save_steps=save_steps,
             logging_steps=logging_steps, seed=seed, quantization=quantization, threads=threads, resume=resume,
             limit=limit, engine=engine, max_batch_tokens=max_batch_tokens, time_budget_minutes=time_budget,
+            precision=precision, lora_layers=lora_layers or None,
+            init_adapter=str(init_adapter) if init_adapter is not None else None,
         )
         result = train(config, examples, progress=progress)
     except (ValueError, FileNotFoundError, FileExistsError) as error:

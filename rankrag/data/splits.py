@@ -24,7 +24,14 @@ FRACTIONS: dict[str, tuple[float, float]] = {
     "2wikimultihopqa_dev": (0.40, 0.0),
     "pubmedqa_pqal": (0.40, 0.0),
     "msmarco_train": (0.0, 0.0),
+    # The training pool (``train_pool/``): training-only sets ...
+    "nq_open_oracle": (0.0, 0.0),
+    "wikiqa": (0.0, 0.0),
+    "climate_fever": (0.0, 0.0),
 }
+# ... except the SQuAD pool, which shares its articles with ``squad_v1.1_dev`` and so takes that set's
+# article split: no question of a dev or calib article is ever trained on.
+SPLIT_OF_SET = {"squad_v1.1_pool": "squad_v1.1_dev"}
 DEFAULT_FRACTIONS = (0.40, 0.10)
 
 
@@ -35,6 +42,7 @@ def _unit_interval(dataset: str, key: str) -> float:
 
 def split_of(dataset: str, key: str) -> Split:
     """The split a query id (or SQuAD article title) belongs to."""
+    dataset = SPLIT_OF_SET.get(dataset, dataset)
     dev, calib = FRACTIONS.get(dataset, DEFAULT_FRACTIONS)
     point = _unit_interval(dataset, key)
     if point < dev:

@@ -31,28 +31,39 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from rankrag.train.sources import QAQuery, RankingQuery, qa_queries, ranking_queries
 from rankrag.data.datasets import resolve_data_dir
+from rankrag.train.pool import pool_qa_queries, pool_ranking_queries
+from rankrag.train.sources import QAQuery, RankingQuery, qa_queries, ranking_queries
 
 TASKS = ("context_ranking", "context_qa", "retrieval_qa", "multi_ranking")
+# Ranking dominates, as in the paper's ranking-heavy stage 2 for a reranker; QA keeps a sixth so the model
+# learns the short-answer format (the untuned model writes whole sentences: SQuAD EM 0 from the gold passage).
+# context_qa (one gold passage) is three times cheaper per example than retrieval_qa (five passages).
 DEFAULT_TASK_RATIOS: dict[str, float] = {
-    "context_ranking": 0.84,
-    "context_qa": 0.07,
+    "context_ranking": 0.80,
+    "context_qa": 0.10,
     "retrieval_qa": 0.06,
-    "multi_ranking": 0.03,
+    "multi_ranking": 0.04,
 }
-# In-domain web-search pairs (TREC DL train queries, MS MARCO train) are scarce and closest to the
-# reranking we ship for, so they are drawn first; PubMedQA sections are weak ranking labels.
+# Sampling weight x availability sets each source's share. In-domain web-search pairs (TREC DL train
+# queries, MS MARCO train) are scarce and closest to the reranking we ship for, so they are drawn first;
+# WikiQA (Bing queries) and SciFact train claims are up-weighted so the huge SQuAD pool does not crowd out
+# web search and science; PubMedQA sections are weak ranking labels.
 DEFAULT_SOURCE_WEIGHTS: dict[str, float] = {
     "trec_dl_passage": 4.0,
     "msmarco_train": 4.0,
-    "scifact_train": 1.0,
+    "scifact_train": 1.5,
     "squad_v1.1_dev": 1.0,
+    "squad_v1.1_pool": 1.0,
+    "nq_open_oracle": 1.0,
+    "wikiqa": 1.5,
+    "climate_fever": 1.0,
     "hotpotqa_dev_distractor": 1.5,
     "musique_ans_dev": 1.0,
     "2wikimultihopqa_dev": 1.0,
-    "pubmedqa_pqal": 0.4,
+    "pubmedqa_pqal": 0.3,
 }
+DEFAULT_BLEND_SIZE = 24000
 MULTI_PASSAGES = 5
 NO_RELEVANT_ANSWER = "None"
 
@@ -100,7 +111,7 @@ class BlendExample:
 class BlendConfig:
     """What to build. ``size`` is the number of examples before dedup (None: everything available)."""
 
-    size: int | None = 6000
+    size: int | None = DEFAULT_BLEND_SIZE
     seed: int = 20240702
     task_ratios: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TASK_RATIOS))
     source_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SOURCE_WEIGHTS))
@@ -235,8 +246,14 @@ def build_blend(data_dir: str | os.PathLike[str] | None, config: BlendConfig | N
     """The blend of ``data_dir``'s train split: deduplicated, shuffled with ``config.seed``."""
     config = config or BlendConfig()
     directory = resolve_data_dir(data_dir)
-    qa = qa_queries(directory)
+    qa = qa_queries(directory) + pool_qa_queries(directory)
     ranking = ranking_queries(directory, qa, scifact_negatives=config.scifact_negatives)
+    ranking += pool_ranking_queries(directory)
+    if not ranking:
+        raise ValueError(
+            f"data directory {str(directory)!r} holds no training material for ranking (expected the shared "
+            "data sets and/or train_pool/); a RankRAG blend needs ranking examples"
+        )
     ratio_sum = sum(config.task_ratios.values())
     targets = {
         task: None if config.size is None else round(config.size * config.task_ratios.get(task, 0.0) / ratio_sum)

@@ -39,6 +39,7 @@ class LoopSettings:
     keep_checkpoints: int = 2
     time_budget_s: float | None = None
     max_batch_tokens: int = 1536
+    autocast_bf16: bool = False
 
 
 SCHEDULES = ("cosine", "linear", "constant")
@@ -128,14 +129,21 @@ def collate(rows: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, torc
     }
 
 
-def assistant_token_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """Summed cross entropy over assistant tokens, and their count; the head sees only those rows."""
+def assistant_token_loss(
+    model: Any, batch: dict[str, torch.Tensor], autocast_bf16: bool = False
+) -> tuple[torch.Tensor, int]:
+    """Summed cross entropy over assistant tokens, and their count; the head sees only those rows.
+
+    With ``autocast_bf16`` the decoder's matmuls run in bfloat16 (about 2x faster on CPUs with avx512_bf16);
+    the head, the loss and the trainable weights stay float32.
+    """
     device = next(model.parameters()).device
     decoder = model.get_decoder()
-    hidden = decoder(
-        input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device), use_cache=False
-    ).last_hidden_state
-    picked = hidden[batch["rows"].to(device), batch["positions"].to(device)]
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast_bf16):
+        hidden = decoder(
+            input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device), use_cache=False
+        ).last_hidden_state
+    picked = hidden[batch["rows"].to(device), batch["positions"].to(device)].float()
     logits = model.get_output_embeddings()(picked).float()
     cap = getattr(model.config, "final_logit_softcapping", None)
     if cap:
@@ -149,22 +157,32 @@ def checkpoints_in(directory: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
 
 
+class CheckpointError(ValueError):
+    """A checkpoint directory that cannot be read back (truncated, corrupted or from another run)."""
+
+
+ADAPTER_FILE = "adapter.safetensors"
+STATE_FILE = "state.pt"
+
+
 def save_checkpoint(directory: Path, step: int, elapsed: float, model: Any, optimizer: Any, keep: int) -> Path:
+    """Write ``step-N`` atomically: a staging directory renamed into place, so a kill leaves the last one whole.
+
+    The adapter goes to safetensors; the optimizer and RNG state hold only tensors and numbers, so they
+    load back with ``torch.load(weights_only=True)``: no checkpoint ever needs pickle.
+    """
     from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
 
     target = directory / f"{CHECKPOINT_PREFIX}{step}"
     staging = directory / f".{target.name}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
+    adapter = {k: v.detach().contiguous().cpu() for k, v in get_peft_model_state_dict(model).items()}
+    save_file(adapter, str(staging / ADAPTER_FILE))
     torch.save(
-        {
-            "step": step,
-            "elapsed_s": elapsed,
-            "adapter": get_peft_model_state_dict(model),
-            "optimizer": optimizer.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-        },
-        staging / "state.pt",
+        {"step": step, "elapsed_s": elapsed, "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state()},
+        staging / STATE_FILE,
     )
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
@@ -175,12 +193,20 @@ def save_checkpoint(directory: Path, step: int, elapsed: float, model: Any, opti
 
 def load_checkpoint(path: Path, model: Any, optimizer: Any) -> tuple[int, float]:
     from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
 
-    state = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
-    set_peft_model_state_dict(model, state["adapter"])
-    optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["torch_rng"])
-    return int(state["step"]), float(state.get("elapsed_s", 0.0))
+    try:
+        adapter = load_file(str(path / ADAPTER_FILE))
+        state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
+        set_peft_model_state_dict(model, adapter)
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        return int(state["step"]), float(state.get("elapsed_s", 0.0))
+    except Exception as error:  # any failure to read a checkpoint means the same thing to the user
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} cannot be read ({type(error).__name__}: {error}); delete it to resume "
+            "from the one before, or start a new --output"
+        ) from None
 
 
 def run_loop(
@@ -229,7 +255,7 @@ def run_loop(
         tokens = sum(int(b["targets"].numel()) for b in micro_batches)
         total = 0.0
         for batch in micro_batches:
-            loss_sum, _ = assistant_token_loss(model, batch)
+            loss_sum, _ = assistant_token_loss(model, batch, settings.autocast_bf16)
             (loss_sum / max(tokens, 1)).backward()
             total += float(loss_sum.detach())
         grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, 1.0))
@@ -237,6 +263,11 @@ def run_loop(
         optimizer.zero_grad(set_to_none=True)
         step += 1
         elapsed = time.monotonic() - started
+        if settings.time_budget_s is not None and elapsed_before == 0 and step == 1 and elapsed > settings.time_budget_s:
+            raise ValueError(
+                f"the time budget ({settings.time_budget_s / 60:.2f} min) is shorter than one training step "
+                f"({elapsed:.0f} s); give a larger --time-budget-minutes"
+            )
         progress_done = run_progress(step, settings.steps, elapsed, settings.time_budget_s)
         finished = progress_done >= 1.0
         window.append((total, tokens))
