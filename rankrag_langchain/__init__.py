@@ -1,10 +1,12 @@
-"""LangChain adapters for RankRAG: a reranker, a chat model and a one-call RAG chain on ONE shared model.
+"""LangChain adapters for RankRAG: a reranker, a cross encoder, a chat model and a one-call RAG chain on
+ONE shared model.
 
->>> from rankrag_langchain import RankRAGReranker, RankRAGLLM, create_rankrag_chain
->>> reranker = RankRAGReranker(top_n=3)          # loads the embedded model once ...
+>>> from rankrag_langchain import RankRAGCrossEncoder, RankRAGReranker, RankRAGLLM, create_rankrag_chain
+>>> reranker = RankRAGReranker(top_n=5)          # loads the embedded model once ...
 >>> llm = RankRAGLLM(model=reranker.model)       # ... and the chat model reuses it
 >>> chain = create_rankrag_chain(retriever, reranker=reranker, llm=llm)
 >>> chain.invoke("Who wrote ...?")               # {"answer": ..., "source_documents": [...]}
+>>> CrossEncoderReranker(model=RankRAGCrossEncoder(model=reranker.model), top_n=5)  # for CrossEncoderReranker code
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ except ImportError as error:  # pragma: no cover - exercised by a test that hide
 
 from rankrag_langchain.chain import create_rankrag_chain
 from rankrag_langchain.chat_model import RankRAGLLM
+from rankrag_langchain.cross_encoder import RankRAGCrossEncoder
 from rankrag_langchain.reranker import RankRAGReranker
 
-__all__ = ["RankRAGLLM", "RankRAGReranker", "create_rankrag_chain"]
+__all__ = ["RankRAGCrossEncoder", "RankRAGLLM", "RankRAGReranker", "create_rankrag_chain"]

@@ -38,10 +38,10 @@ def create_rankrag_chain(
     *,
     reranker: RankRAGReranker | None = None,
     llm: RankRAGLLM | None = None,
-    top_k: int = 3,
+    top_k: int = 5,
     **model_options: Any,
 ) -> Runnable[Any, dict[str, Any]]:
-    """The RankRAG chain: retrieve, rerank with the RankRAG model, keep ``top_k``, answer from them.
+    """The RankRAG chain: retrieve, rerank with the RankRAG model, keep ``top_k`` (5, RankRAG's k), answer from them.
 
     ``retriever`` is any LangChain retriever (or Runnable from a question to Documents); it decides how
     many candidates are retrieved, e.g. ``vectorstore.as_retriever(search_kwargs={"k": 20})``.

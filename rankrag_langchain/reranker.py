@@ -41,14 +41,14 @@ class RankRAGReranker(RankRAGModelFields, BaseDocumentCompressor):
     signal when ``alpha`` < 1), ``llm_score`` (P("True") alone) and ``retrieval_rank`` (the 0-based
     position of the document in the input list). Inputs are never modified.
 
-    >>> reranker = RankRAGReranker(top_n=3)                               # embedded SmolLM2
+    >>> reranker = RankRAGReranker(top_n=5)                               # embedded SmolLM2
     >>> reranker = RankRAGReranker(model=llm.model, score_threshold=0.5)  # share a chat model's weights
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    top_n: int | None = Field(default=3, gt=0)
-    """How many documents to keep (best first); None keeps all."""
+    top_n: int | None = Field(default=5, gt=0)
+    """How many documents to keep (best first), 5 by default as RankRAG's k; None keeps all."""
     score_threshold: float | None = None
     """Drop documents whose ``relevance_score`` is below this value."""
     batch_size: int | None = Field(default=None, gt=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 
 import pytest
 from langchain_core.runnables import Runnable
@@ -81,6 +82,10 @@ def test_chain_async_forms(chain, squad_questions) -> None:  # type: ignore[no-u
     invoked, streamed = asyncio.run(run())
     assert_answered(invoked, question)
     assert len(streamed) >= 2 and "".join(streamed) == invoked["answer"]
+
+
+def test_chain_keeps_the_papers_k_by_default() -> None:
+    assert inspect.signature(create_rankrag_chain).parameters["top_k"].default == 5
 
 
 def test_chain_bad_input(squad_store, embedded_model) -> None:  # type: ignore[no-untyped-def]

@@ -19,4 +19,9 @@ def test_missing_langchain_gives_the_install_hint(monkeypatch: pytest.MonkeyPatc
 def test_public_names() -> None:
     import rankrag_langchain
 
-    assert set(rankrag_langchain.__all__) == {"RankRAGLLM", "RankRAGReranker", "create_rankrag_chain"}
+    assert set(rankrag_langchain.__all__) == {
+        "RankRAGCrossEncoder",
+        "RankRAGLLM",
+        "RankRAGReranker",
+        "create_rankrag_chain",
+    }

@@ -123,6 +123,10 @@ def test_whitespace_query_is_a_clear_error(reranker, query: str) -> None:  # typ
         asyncio.run(reranker.acompress_documents(documents(), query))
 
 
+def test_top_n_defaults_to_the_papers_k(embedded_model) -> None:  # type: ignore[no-untyped-def]
+    assert RankRAGReranker(model=embedded_model).top_n == 5  # k = 5 contexts, as in the rest of the project
+
+
 def test_wrong_types_are_clear_errors(reranker) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(TypeError, match=r"documents\[1\] must be a langchain_core Document, got str"):
         reranker.compress_documents([documents()[0], "plain text"], QUERY)
