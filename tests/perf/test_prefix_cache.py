@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import replace
 
 import pytest
+import torch
+from transformers import DynamicCache, LlamaModel
 
 from rankrag import PromptTemplates
 
@@ -91,3 +94,37 @@ def test_models_whose_cache_cannot_be_shared_score_full_prompts(
         fallback = short_prompt_model.score(QUESTION, passages)
     assert fallback == pytest.approx(cached, abs=1e-5)
     assert calls.shapes[-1] == (3, max(len(ids) for ids in encoded))  # the full prompts, after the probe
+
+
+def test_cache_keyword_follows_the_forward_signature() -> None:
+    class NewStyle(torch.nn.Module):
+        def forward(self, input_ids=None, cache=None, **kwargs):  # type: ignore[no-untyped-def]
+            return None
+
+    class OldStyle(torch.nn.Module):
+        def forward(self, input_ids=None, past_key_values=None, **kwargs):  # type: ignore[no-untyped-def]
+            return None
+
+    assert prefix_cache._cache_keyword(NewStyle) == "cache"
+    assert prefix_cache._cache_keyword(OldStyle) == "past_key_values"
+    library_renamed = "cache" in inspect.signature(LlamaModel.forward).parameters
+    assert prefix_cache._cache_keyword(LlamaModel) == ("cache" if library_renamed else "past_key_values")
+
+
+def test_sliding_window_overflowed_by_the_prefix_is_not_broadcast() -> None:
+    states = torch.zeros(1, 1, 6, 2)
+    fits = DynamicCache(ddp_cache_data=[(states, states, torch.tensor([8]))])
+    overflowed = DynamicCache(ddp_cache_data=[(states, states, torch.tensor([4]))])  # keeps only 3 of 6 tokens
+    assert prefix_cache._broadcastable(fits)
+    assert not prefix_cache._broadcastable(overflowed)
+
+
+def test_expanded_prefix_leaves_the_prefix_cache_untouched(short_prompt_model) -> None:
+    state = prefix_cache.compute_prefix(short_prompt_model.model, [1, 2, 3, 4])
+    assert state is not None
+    before = [layer.keys.clone() for layer in state.cache.layers]
+    batch = state.expanded(3)
+    batch.update(torch.ones_like(batch.layers[0].keys[:, :, :1]), torch.ones_like(batch.layers[0].values[:, :, :1]), 0)
+    assert batch.get_seq_length() == 5 and batch.layers[0].keys.shape[0] == 3
+    assert all(torch.equal(layer.keys, old) for layer, old in zip(state.cache.layers, before))
+    assert state.cache.get_seq_length() == 4
