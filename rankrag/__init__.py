@@ -1,21 +1,48 @@
-"""RankRAG: one LLM that reranks retrieved passages and answers from the best ones."""
+"""RankRAG: one LLM that reranks retrieved passages and answers from the best ones.
+
+The public names load on first use (PEP 562), so ``import rankrag`` imports neither torch nor
+transformers until a model is used.
+"""
 
 from __future__ import annotations
 
-from rankrag.errors import (
-    MissingDependencyError,
-    ModelNotFoundError,
-    PassageTooLongError,
-    PromptTooLongError,
-    RankRAGError,
-    UnsupportedConfigurationError,
-)
-from rankrag.model.generation import Generation, GenerationOptions
-from rankrag.model.rankrag_model import RankRAGModel, clear_registry
-from rankrag.model.pipeline import rankrag_answer
-from rankrag.model.prompts import PromptTemplates
-from rankrag.model.results import RAGAnswer, ScoredPassage
-from rankrag.model.scoring import ScoringOptions
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rankrag.errors import (
+        MissingDependencyError,
+        ModelNotFoundError,
+        PassageTooLongError,
+        PromptTooLongError,
+        RankRAGError,
+        UnsupportedConfigurationError,
+    )
+    from rankrag.model.generation import Generation, GenerationOptions
+    from rankrag.model.pipeline import rankrag_answer
+    from rankrag.model.prompts import PromptTemplates
+    from rankrag.model.rankrag_model import RankRAGModel, clear_registry
+    from rankrag.model.results import RAGAnswer, ScoredPassage
+    from rankrag.model.scoring import ScoringOptions
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "Generation": "rankrag.model.generation",
+    "GenerationOptions": "rankrag.model.generation",
+    "MissingDependencyError": "rankrag.errors",
+    "ModelNotFoundError": "rankrag.errors",
+    "PassageTooLongError": "rankrag.errors",
+    "PromptTooLongError": "rankrag.errors",
+    "PromptTemplates": "rankrag.model.prompts",
+    "RAGAnswer": "rankrag.model.results",
+    "RankRAGError": "rankrag.errors",
+    "RankRAGModel": "rankrag.model.rankrag_model",
+    "ScoredPassage": "rankrag.model.results",
+    "ScoringOptions": "rankrag.model.scoring",
+    "UnsupportedConfigurationError": "rankrag.errors",
+    "clear_registry": "rankrag.model.rankrag_model",
+    "rankrag_answer": "rankrag.model.pipeline",
+}
 
 __all__ = [
     "Generation",
@@ -35,3 +62,16 @@ __all__ = [
     "rankrag_answer",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

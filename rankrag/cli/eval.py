@@ -96,7 +96,9 @@ def rerank_command(
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
     limit: Optional[int] = typer.Option(None, "--limit", help=LIMIT_HELP),
     systems: str = typer.Option(
-        "first_stage,rankrag,fused,llm_rerank", "--systems", help="Comma-separated systems to run."
+        "first_stage,rankrag,fused",  # rankrag.eval.rerank.DEFAULT_RERANK_SYSTEMS (not imported: --help stays light)
+        "--systems",
+        help="Comma-separated systems to run: first_stage, rankrag, fused, llm_rerank (needs the llamaindex extra).",
     ),
     alpha: Optional[float] = typer.Option(
         None, "--alpha", help="Fusion weight for 'fused' (0 retriever .. 1 LLM); default: the model's calibration."
@@ -106,7 +108,7 @@ def rerank_command(
     """Rerank first-stage candidates; report nDCG@10, Recall@5/10/20, MRR@10 and seconds per query."""
     with command_errors():
         from rankrag.data.datasets import load_rerank_dataset
-        from rankrag.eval.rerank import RERANK_SYSTEMS, evaluate_rerank, parse_systems
+        from rankrag.eval.rerank import RERANK_SYSTEMS, evaluate_rerank, load_llm_rerank_baseline, parse_systems
         from rankrag.eval.report import markdown_summary, write_report
 
         chosen = parse_systems(systems, RERANK_SYSTEMS)
@@ -116,6 +118,8 @@ def rerank_command(
         if alpha is not None and not 0.0 <= alpha <= 1.0:
             raise ValueError(f"--alpha must be between 0 (retriever only) and 1 (LLM only), got {alpha}")
         chosen_split = split_option(split)
+        if "llm_rerank" in chosen:
+            load_llm_rerank_baseline()  # a missing [llamaindex] extra fails here, before any data or model loads
         data = load_rerank_dataset(data_dir, dataset, split=chosen_split, limit=limit)  # type: ignore[arg-type]
         loaded = load_model(model, adapter, device) if chosen != ["first_stage"] else None
         report = evaluate_rerank(loaded, data, chosen, top_n=top_n, alpha=alpha, split=split, progress=progress)

@@ -16,7 +16,10 @@ import re
 import string
 from collections import Counter
 from statistics import fmean
+from types import ModuleType
 from typing import Mapping, Sequence
+
+from rankrag.optional import require
 
 RECALL_CUTOFFS = (5, 10, 20)
 RANKING_METRICS = ("ndcg@10", "recall@5", "recall@10", "recall@20", "mrr@10")
@@ -26,13 +29,16 @@ Qrels = Mapping[str, Mapping[str, int]]
 Rankings = Mapping[str, Sequence[str]]
 
 
-def _measures(relevance_threshold: int) -> dict[str, object]:
-    from ir_measures import RR, R, nDCG
+def _ir_measures() -> ModuleType:
+    return require("ir_measures", "eval", "computing ranking metrics")
 
-    measures: dict[str, object] = {"ndcg@10": nDCG @ 10}
+
+def _measures(relevance_threshold: int) -> dict[str, object]:
+    ir_measures = _ir_measures()
+    measures: dict[str, object] = {"ndcg@10": ir_measures.nDCG @ 10}
     for k in RECALL_CUTOFFS:
-        measures[f"recall@{k}"] = R(rel=relevance_threshold) @ k
-    measures["mrr@10"] = RR(rel=relevance_threshold) @ 10
+        measures[f"recall@{k}"] = ir_measures.R(rel=relevance_threshold) @ k
+    measures["mrr@10"] = ir_measures.RR(rel=relevance_threshold) @ 10
     return measures
 
 
@@ -54,8 +60,7 @@ def per_query_ranking_metrics(
     Queries without judgements are left out (as trec_eval does); a judged query with no relevant
     document scores 0. Recall counts relevant documents the first stage missed, from the full qrels.
     """
-    import ir_measures
-
+    ir_measures = _ir_measures()
     judged = {qid: {pid: int(grade) for pid, grade in qrels[qid].items()} for qid in rankings if qid in qrels}
     run = {qid: ranking for qid, ranking in rankings_as_run(rankings).items() if qid in judged}
     measures = _measures(relevance_threshold)

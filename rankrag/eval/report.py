@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rankrag.optional import require
+
 RERANK_COLUMNS = ("ndcg@10", "recall@5", "recall@10", "recall@20", "mrr@10", "seconds_per_query")
 QA_COLUMNS = ("em", "f1", "recall@k")
 
@@ -68,8 +70,7 @@ def markdown_summary(report: dict[str, Any]) -> str:
 
 def plot_recall(report: dict[str, Any], path: Path) -> None:
     """Recall@5/10/20 per system (reranking) or Recall@k, EM and F1 per system (QA)."""
-    import matplotlib
-
+    matplotlib = require("matplotlib", "eval", "plotting the report")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -4,27 +4,29 @@ Every system ranks the same first-stage top-n of each query; metrics come from :
 against the full qrels. ``rankrag`` and ``fused`` share one scoring pass per query: ``fused`` is
 ``model.rerank(..., first_stage_scores=BM25 scores, alpha=...)`` and ``rankrag`` orders the same
 passages by the LLM score alone (``metadata["llm_score"]``, exactly what ``alpha=1`` gives), so both
-report the time of that one call.
+report the time of that one call. ``llm_rerank`` lives in :mod:`rankrag_llamaindex.llm_rerank_baseline`
+and is imported only when that system is asked for (it needs the ``[llamaindex]`` extra).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Iterable, Protocol, Sequence
 
 from rankrag.data.datasets import RerankDataset, RerankQuery
 from rankrag.eval.metrics import mean_ranking_metrics
+from rankrag.optional import require
 
 if TYPE_CHECKING:
     from rankrag.model.rankrag_model import RankRAGModel
     from rankrag.model.results import ScoredPassage
 
 RERANK_SYSTEMS = ("first_stage", "rankrag", "fused", "llm_rerank")
-DEFAULT_RERANK_SYSTEMS = RERANK_SYSTEMS
-LLM_RERANK_BATCH_SIZE = 10
-LLM_RERANK_MAX_NEW_TOKENS = 128
-EXAMPLE_REPLIES = 2
+# llm_rerank needs the [llamaindex] extra, so it runs only on request.
+DEFAULT_RERANK_SYSTEMS = ("first_stage", "rankrag", "fused")
+LLM_RERANK_MODULE = "rankrag_llamaindex.llm_rerank_baseline"
 
 
 def parse_systems(text: str | Sequence[str], known: Sequence[str]) -> list[str]:
@@ -43,78 +45,30 @@ def llm_only_order(ranked: Sequence[ScoredPassage]) -> list[int]:
     return [p.index for p in sorted(ranked, key=lambda p: (-float(p.metadata["llm_score"]), p.index))]
 
 
-@dataclass
-class LLMRerankStats:
-    """How often LlamaIndex's choice parser found nothing usable in the model's reply."""
-
-    batches: int = 0
-    batches_without_choices: int = 0
-    passages_unranked: int = 0
-    example_replies: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "batches": self.batches,
-            "batches_without_choices": self.batches_without_choices,
-            "passages_unranked_kept_in_first_stage_order": self.passages_unranked,
-            "example_replies": self.example_replies,
-        }
+class BaselineStats(Protocol):
+    def as_dict(self) -> dict[str, object]: ...
 
 
-class LLMRerankSystem:
-    """LlamaIndex's ``LLMRerank`` driven by ``RankRAGLLM`` on the same loaded model.
+class BaselineReranker(Protocol):
+    """A reranker from outside the core (the ``llm_rerank`` baseline): candidate positions, best first."""
 
-    The stock choice parser is applied line by line so that a malformed line cannot shift the pairing of
-    document numbers and relevances; numbers outside the batch and repeats are dropped. Passages the
-    model did not pick follow the picked ones in first-stage order (counted in :attr:`stats`).
-    """
+    @property
+    def stats(self) -> BaselineStats: ...
 
-    def __init__(self, model: RankRAGModel, *, batch_size: int = LLM_RERANK_BATCH_SIZE) -> None:
-        from llama_index.core.postprocessor import LLMRerank
+    def rank(self, query: RerankQuery) -> list[int]: ...
 
-        from rankrag_llamaindex import RankRAGLLM
 
-        self.stats = LLMRerankStats()
-        self.llm = RankRAGLLM(model=model, max_new_tokens=LLM_RERANK_MAX_NEW_TOKENS)
-        self._reranker_class = LLMRerank
-        self.batch_size = batch_size
+def load_llm_rerank_baseline() -> ModuleType:
+    """:mod:`rankrag_llamaindex.llm_rerank_baseline`, or :class:`MissingDependencyError` naming [llamaindex]."""
+    purpose = "the llm_rerank system (LlamaIndex's LLMRerank)"
+    require("llama_index.core", "llamaindex", purpose)
+    return require(LLM_RERANK_MODULE, "llamaindex", purpose)
 
-    def parse_choices(self, answer: str, num_choices: int) -> tuple[list[int], list[float]]:
-        from llama_index.core.indices.utils import default_parse_choice_select_answer_fn
 
-        self.stats.batches += 1
-        if len(self.stats.example_replies) < EXAMPLE_REPLIES:
-            self.stats.example_replies.append(answer)
-        numbers: list[int] = []
-        relevances: list[float] = []
-        for line in answer.splitlines():
-            found, scores = default_parse_choice_select_answer_fn(line, num_choices)
-            if len(found) == 1 and len(scores) == 1 and 1 <= found[0] <= num_choices and found[0] not in numbers:
-                numbers.append(found[0])
-                relevances.append(scores[0])
-        if not numbers:
-            self.stats.batches_without_choices += 1
-        return numbers, relevances
-
-    def rank(self, query: RerankQuery) -> list[int]:
-        """Candidate positions, best first."""
-        from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
-
-        nodes = [
-            NodeWithScore(node=TextNode(text=c.text, id_=str(position)), score=c.first_stage_score)
-            for position, c in enumerate(query.candidates)
-        ]
-        reranker = self._reranker_class(
-            llm=self.llm,
-            choice_batch_size=self.batch_size,
-            top_n=len(nodes),
-            parse_choice_select_answer_fn=self.parse_choices,
-        )
-        picked = [int(n.node.node_id) for n in reranker.postprocess_nodes(nodes, QueryBundle(query.query))]
-        seen = set(picked)
-        rest = [position for position in range(len(nodes)) if position not in seen]
-        self.stats.passages_unranked += len(rest)
-        return picked + rest
+def llm_rerank_system(model: RankRAGModel) -> BaselineReranker:
+    """LlamaIndex's ``LLMRerank`` driven by ``RankRAGLLM`` on ``model`` (needs the [llamaindex] extra)."""
+    system: BaselineReranker = load_llm_rerank_baseline().LLMRerankSystem(model)
+    return system
 
 
 @dataclass
@@ -143,14 +97,14 @@ def run_rerank_systems(
     top_n: int = 100,
     alpha: float = 1.0,
     progress: bool = True,
-    llm_rerank: LLMRerankSystem | None = None,
+    llm_rerank: BaselineReranker | None = None,
 ) -> RerankRun:
     """Rank every query's first-stage top-``top_n`` with each system."""
     needs_model = any(s != "first_stage" for s in systems)
     if needs_model and model is None:
         raise ValueError("a model is needed for systems other than first_stage")
     if "llm_rerank" in systems and llm_rerank is None:
-        llm_rerank = LLMRerankSystem(model)  # type: ignore[arg-type]
+        llm_rerank = llm_rerank_system(model)  # type: ignore[arg-type]
     run = RerankRun()
     for query in _progress(dataset.queries, f"rerank {dataset.name}", progress):
         query = RerankQuery(query.qid, query.query, query.candidates[:top_n])
@@ -208,7 +162,7 @@ def evaluate_rerank(
     if not dataset.queries:
         raise ValueError(f"no queries in {dataset.name!r} for split {split or 'all'!r}")
     fused_alpha, alpha_source = resolve_alpha(model, alpha) if model is not None else (None, None)
-    llm_rerank = LLMRerankSystem(model) if "llm_rerank" in systems and model is not None else None
+    llm_rerank = llm_rerank_system(model) if "llm_rerank" in systems and model is not None else None
     run = run_rerank_systems(
         model,
         dataset,

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from tqdm.auto import tqdm
 
-from rankrag.errors import RankRAGError
+from rankrag.errors import MissingDependencyError, RankRAGError
+from rankrag.optional import require
 
 if TYPE_CHECKING:
     from rankrag.index.store import DocumentStore
@@ -170,10 +171,10 @@ def html_to_text(markup: str) -> str:
 
 def _read_pdf(path: Path) -> str:
     try:
-        from pypdf import PdfReader
-        from pypdf.errors import PyPdfError
-    except ImportError as error:
-        raise UnreadableFileError("reading PDF files needs pypdf: pip install 'rankrag[pdf]'") from error
+        pypdf = require("pypdf", "pdf", "reading PDF files")
+    except MissingDependencyError as error:  # skip this file (with the install hint), index the others
+        raise UnreadableFileError(str(error)) from error
+    PdfReader, PyPdfError = pypdf.PdfReader, pypdf.errors.PyPdfError
     try:
         reader = PdfReader(path)
         if reader.is_encrypted:
@@ -186,7 +187,8 @@ def _read_pdf(path: Path) -> str:
 # ------------------------------------------------------------------------------------------ splitting
 def make_splitter(chunk_size: int = DEFAULT_CHUNK_SIZE, chunk_overlap: int = DEFAULT_CHUNK_OVERLAP, *, markdown: bool = False):  # type: ignore[no-untyped-def]
     """A LangChain recursive splitter (headings first for Markdown, then paragraphs, lines, words)."""
-    from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
+    splitters = require("langchain_text_splitters", "chroma", "splitting documents for the index")
+    Language, RecursiveCharacterTextSplitter = splitters.Language, splitters.RecursiveCharacterTextSplitter
 
     if chunk_size < 1:
         raise IngestError(f"chunk size must be a positive number of characters, got {chunk_size}")

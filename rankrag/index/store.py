@@ -11,11 +11,13 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import urlparse
 
 from rankrag.model.embedded import EMBEDDING_NAME, embedding_model_path
 from rankrag.errors import ModelNotFoundError, RankRAGError
+from rankrag.optional import require
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -38,6 +40,10 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
+def _chromadb() -> ModuleType:
+    return require("chromadb", "chroma", "the document index (Chroma)")
+
+
 def _settings() -> Any:
     from chromadb.config import Settings
 
@@ -58,7 +64,7 @@ def connect(db: str | os.PathLike[str] | None = None, chroma_url: str | None = N
 
 
 def _persistent_client(path: Path, *, create: bool) -> ClientAPI:
-    import chromadb
+    chromadb = _chromadb()
 
     if path.exists() and not path.is_dir():
         raise StoreError(f"database path {path} is a file, not a directory")
@@ -78,7 +84,7 @@ def _persistent_client(path: Path, *, create: bool) -> ClientAPI:
 
 
 def _http_client(url: str) -> ClientAPI:
-    import chromadb
+    chromadb = _chromadb()
 
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -116,7 +122,11 @@ def embedding_function(name: str = EMBEDDING_NAME) -> EmbeddingFunction[Any]:
     already in the Hugging Face cache (nothing is downloaded when HF_HUB_OFFLINE=1).
     """
     import torch
-    from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
+
+    # chromadb's wrapper would report a missing sentence-transformers as a bad model name: check first
+    require("sentence_transformers", "chroma", "embedding documents")
+    embedding_functions = require("chromadb.utils.embedding_functions", "chroma", "embedding documents")
+    SentenceTransformerEmbeddingFunction = embedding_functions.SentenceTransformerEmbeddingFunction
 
     location = str(embedding_model_path()) if name == EMBEDDING_NAME else name
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,10 @@ from typing import Any, Callable
 import pytest
 
 from rankrag.data.datasets import QAContext, QAItem, load_qa_dataset, load_rerank_dataset
+from rankrag.errors import MissingDependencyError
 from rankrag.eval.qa import score_answers
 from rankrag.eval.metrics import mean_ranking_metrics
+from rankrag.eval.rerank import DEFAULT_RERANK_SYSTEMS, LLM_RERANK_MODULE, load_llm_rerank_baseline
 
 RANKING_KEYS = {"ndcg@10", "recall@5", "recall@10", "recall@20", "mrr@10", "seconds_per_query"}
 QA_KEYS = {"em", "f1", "recall@k"}
@@ -26,10 +29,12 @@ def _assert_sidecars(json_path: Path) -> None:
 
 
 def test_eval_rerank_end_to_end(base_model: Any, data_dir: Path, tmp_path: Path, run_cli: Callable[..., Any]) -> None:
+    pytest.importorskip("llama_index.core")  # llm_rerank needs the [llamaindex] extra
     output = tmp_path / "rerank.json"
     result = run_cli(
         "eval", "rerank", "--data-dir", data_dir, "--dataset", "trec_dl_passage", "--limit", 2, "--top-n", 3,
         "--adapter", "none", "--alpha", 0.5, "--no-progress", "--output", output,
+        "--systems", "first_stage,rankrag,fused,llm_rerank",
     )
     assert result.exit_code == 0, result.output
     report = json.loads(output.read_text(encoding="utf-8"))
@@ -49,6 +54,43 @@ def test_eval_rerank_end_to_end(base_model: Any, data_dir: Path, tmp_path: Path,
     expected = mean_ranking_metrics({q.qid: [c.pid for c in q.candidates[:3]] for q in data.queries}, data.qrels, 2)
     assert {k: report["systems"]["first_stage"][k] for k in expected} == pytest.approx(expected)
     _assert_sidecars(output)
+
+
+def _block_llamaindex(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make LlamaIndex (and the baseline built on it) unimportable, as without the [llamaindex] extra."""
+    for name in ("llama_index", "llama_index.core", "rankrag_llamaindex", LLM_RERANK_MODULE):
+        monkeypatch.setitem(sys.modules, name, None)  # None in sys.modules: import raises ImportError
+
+
+def test_default_rerank_systems_need_no_llamaindex(
+    base_model: Any, data_dir: Path, tmp_path: Path, run_cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _block_llamaindex(monkeypatch)
+    output = tmp_path / "rerank.json"
+    result = run_cli(
+        "eval", "rerank", "--data-dir", data_dir, "--dataset", "scifact", "--limit", 1, "--top-n", 2,
+        "--adapter", "none", "--no-progress", "--output", output,
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(output.read_text(encoding="utf-8"))
+    assert list(report["systems"]) == list(DEFAULT_RERANK_SYSTEMS) == ["first_stage", "rankrag", "fused"]
+    assert "llm_rerank_parsing" not in report
+
+
+def test_llm_rerank_without_llamaindex_names_the_extra(
+    data_dir: Path, tmp_path: Path, run_cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _block_llamaindex(monkeypatch)
+    result = run_cli(
+        "eval", "rerank", "--data-dir", data_dir, "--dataset", "scifact", "--systems", "first_stage,llm_rerank",
+        "--output", tmp_path / "out.json",
+    )
+    assert result.exit_code == 1
+    assert 'pip install "rankrag[llamaindex]"' in result.output and "llm_rerank" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "out.json").exists()
+    with pytest.raises(MissingDependencyError, match=re.escape('pip install "rankrag[llamaindex]"')):
+        load_llm_rerank_baseline()
 
 
 def test_eval_qa_end_to_end(base_model: Any, data_dir: Path, tmp_path: Path, run_cli: Callable[..., Any]) -> None:
