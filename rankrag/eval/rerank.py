@@ -155,7 +155,7 @@ def evaluate_rerank(
 ) -> dict[str, Any]:
     """Run and score the systems; returns the JSON report (``dataset, n_queries, top_n, model, systems``).
 
-    ``alpha=None`` takes the model's calibrated fusion weight (1.0, LLM only, when uncalibrated).
+    ``alpha=None`` takes the model's calibrated fusion weight (0.25 when uncalibrated).
     """
     if top_n < 1:
         raise ValueError(f"top_n must be a positive integer, got {top_n}")
@@ -195,5 +195,5 @@ def resolve_alpha(model: RankRAGModel, alpha: float | None) -> tuple[float, str]
             raise ValueError(f"--alpha must be between 0 (retriever only) and 1 (LLM only), got {alpha}")
         return float(alpha), "given"
     if model.calibration is None:
-        return model.default_alpha, "uncalibrated (LLM only)"
+        return model.default_alpha, "uncalibrated default"
     return model.default_alpha, "calibrated"

@@ -122,6 +122,9 @@ class TrainConfig:
             raise ValueError(f"lora_layers must be a positive integer (or None for all layers), got {self.lora_layers!r}")
         if self.init_adapter is not None and not Path(self.init_adapter, "adapter_config.json").is_file():
             raise ValueError(f"--init-adapter {self.init_adapter!r} is not an adapter directory (no adapter_config.json)")
+        if self.init_adapter is not None and not Path(self.init_adapter, loading.ADAPTER_SAFETENSORS).is_file():
+            # The inference rule (rankrag.model.loading): adapters load from safetensors only, never pickle.
+            raise ValueError(f"--init-adapter {self.init_adapter!r} has no {loading.ADAPTER_SAFETENSORS}")
         if self.save_dtype not in ("float16", "bfloat16", "float32"):
             raise ValueError(f"save_dtype must be float16, bfloat16 or float32, got {self.save_dtype!r}")
 
@@ -232,13 +235,14 @@ def load_trainable(config: TrainConfig) -> tuple[Any, PreTrainedTokenizerBase]:
             dtype=dtype,
             quantization_config=loading._quantization_config("4bit", dtype),
             device_map={"": "cuda"},
+            use_safetensors=True,
         )
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
     else:
         dtype = torch.float32 if not torch.cuda.is_available() else (
             torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
         )
-        model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, use_safetensors=True)
     if config.init_adapter is not None:
         from peft import PeftModel
 

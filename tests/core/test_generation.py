@@ -21,6 +21,17 @@ def greedy(embedded_model: RankRAGModel) -> str:
     return embedded_model.generate(QUESTION, CONTEXTS, max_new_tokens=12)
 
 
+@pytest.fixture(scope="module")
+def verbose_prompt_ids(base_model: RankRAGModel) -> list[int]:
+    return base_model.answer_prompt_ids(QUESTION, CONTEXTS)
+
+
+@pytest.fixture(scope="module")
+def verbose_greedy(base_model: RankRAGModel) -> str:
+    """The zero-shot base answers in a whole sentence (the tuned default answers "Tokyo"): room for stop tests."""
+    return base_model.generate(QUESTION, CONTEXTS, max_new_tokens=12)
+
+
 def test_answer_from_the_passage_names_tokyo(greedy: str) -> None:
     assert "Tokyo" in greedy
 
@@ -39,16 +50,18 @@ def test_stop_sequence_cuts_the_text(embedded_model: RankRAGModel, prompt_ids: l
     assert streamed == stopped.text
 
 
-def test_a_single_stop_string_is_one_sequence(embedded_model: RankRAGModel, prompt_ids: list[int], greedy: str) -> None:
-    cut = greedy.index(" of")
-    assert embedded_model.generate_ids(prompt_ids, max_new_tokens=12, stop=" of").text == greedy[:cut]
+def test_a_single_stop_string_is_one_sequence(
+    base_model: RankRAGModel, verbose_prompt_ids: list[int], verbose_greedy: str
+) -> None:
+    cut = verbose_greedy.index(" of")
+    assert base_model.generate_ids(verbose_prompt_ids, max_new_tokens=12, stop=" of").text == verbose_greedy[:cut]
 
 
-def test_max_new_tokens_limits_the_completion(embedded_model: RankRAGModel, prompt_ids: list[int]) -> None:
-    result = embedded_model.generate_ids(prompt_ids, max_new_tokens=3)
+def test_max_new_tokens_limits_the_completion(base_model: RankRAGModel, verbose_prompt_ids: list[int]) -> None:
+    result = base_model.generate_ids(verbose_prompt_ids, max_new_tokens=3)
     assert result.completion_tokens == 3
     assert result.finish_reason == "length"
-    assert result.prompt_tokens == len(prompt_ids)
+    assert result.prompt_tokens == len(verbose_prompt_ids)
 
 
 def test_seeded_sampling_is_reproducible(embedded_model: RankRAGModel, prompt_ids: list[int]) -> None:

@@ -33,6 +33,14 @@ def reranker(embedded_model):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def chat_llm(base_model):  # type: ignore[no-untyped-def]
+    """Free chat on the zero-shot base: the shipped adapter answers from passages in a few words, not chats."""
+    from rankrag_langchain import RankRAGLLM
+
+    return RankRAGLLM(model=base_model, max_tokens=8)
+
+
+@pytest.fixture(scope="session")
 def llm(embedded_model):  # type: ignore[no-untyped-def]
     from rankrag_langchain import RankRAGLLM
 

@@ -55,7 +55,8 @@ def test_max_tokens_per_instance_and_per_call(llm) -> None:  # type: ignore[no-u
     assert result.response_metadata["finish_reason"] == "length"
 
 
-def test_stop_sequences_cut_the_answer(llm) -> None:  # type: ignore[no-untyped-def]
+def test_stop_sequences_cut_the_answer(chat_llm) -> None:  # type: ignore[no-untyped-def]
+    llm = chat_llm
     free = llm.invoke("Hello", max_tokens=12).content
     words = free.split()
     assert len(words) >= 3, f"need a few words to cut: {free!r}"

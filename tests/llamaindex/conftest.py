@@ -29,6 +29,13 @@ def llm(embedded_model) -> RankRAGLLM:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def chat_llm(base_model) -> RankRAGLLM:  # type: ignore[no-untyped-def]
+    """Free chat without retrieved passages, on the zero-shot base: the shipped adapter is tuned to answer
+    from passages in a few words ("The capital of France" for a closed-book question), not to chat."""
+    return RankRAGLLM(model=base_model, max_new_tokens=8)
+
+
+@pytest.fixture(scope="session")
 def reranker(embedded_model) -> RankRAGReranker:  # type: ignore[no-untyped-def]
     return RankRAGReranker(model=embedded_model, top_n=2)
 

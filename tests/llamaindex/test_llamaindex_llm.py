@@ -28,11 +28,12 @@ def test_metadata_describes_the_shared_model(llm, embedded_model):
     assert llm.model is embedded_model
 
 
-def test_complete_sends_the_prompt_as_a_chat_user_turn(llm, embedded_model):
+def test_complete_sends_the_prompt_as_a_chat_user_turn(chat_llm, base_model):
+    llm = chat_llm
     response = llm.complete(FRANCE)
     assert "Paris" in response.text
     usage = response.additional_kwargs
-    assert usage["prompt_tokens"] == len(embedded_model.messages_prompt_ids([{"role": "user", "content": FRANCE}]))
+    assert usage["prompt_tokens"] == len(base_model.messages_prompt_ids([{"role": "user", "content": FRANCE}]))
     assert 0 < usage["completion_tokens"] <= 8
     streamed = list(llm.stream_complete(FRANCE))
     assert "".join(chunk.delta for chunk in streamed) == streamed[-1].text == response.text
@@ -48,11 +49,12 @@ def test_formatted_prompt_is_sent_verbatim(llm, embedded_model):
     assert verbatim.text == llm.complete(FRANCE, max_new_tokens=3).text
 
 
-def test_chat_uses_the_models_chat_template(llm, embedded_model):
+def test_chat_uses_the_models_chat_template(chat_llm, base_model):
+    llm = chat_llm
     response = llm.chat(ITALY)
     assert response.message.role == MessageRole.ASSISTANT
     assert "Rome" in response.message.content
-    assert response.raw["prompt_tokens"] == len(embedded_model.messages_prompt_ids(ITALY_DICTS))
+    assert response.raw["prompt_tokens"] == len(base_model.messages_prompt_ids(ITALY_DICTS))
     streamed = list(llm.stream_chat(ITALY))
     assert "".join(chunk.delta for chunk in streamed) == streamed[-1].message.content == response.message.content
 
@@ -87,7 +89,8 @@ def test_bad_calls_raise_clear_errors(llm):
         RankRAGLLM(model=42)
 
 
-async def test_async_forms_match_sync_and_keep_the_event_loop_free(llm):
+async def test_async_forms_match_sync_and_keep_the_event_loop_free(chat_llm):
+    llm = chat_llm
     ticks = 0
     done = asyncio.Event()
 
@@ -116,7 +119,8 @@ async def test_async_forms_match_sync_and_keep_the_event_loop_free(llm):
     assert ticks > 20
 
 
-def test_predict_through_llamaindex_prompt_machinery(llm):
+def test_predict_through_llamaindex_prompt_machinery(chat_llm):
+    llm = chat_llm
     answer = llm.predict(PromptTemplate("What is the capital of {country}?"), country="France")
     assert "Paris" in answer
     assert "Paris" in "".join(llm.stream(PromptTemplate("What is the capital of {country}?"), country="France"))
