@@ -157,12 +157,12 @@ def test_generation_mechanics_on_the_tiny_model(tiny_model) -> None:
 
 def test_rerank_sorts_keeps_indices_and_cuts_to_top_k(tiny_model) -> None:
     scores = tiny_model.score(QUESTION, PASSAGES)
-    ranked = tiny_model.rerank(QUESTION, PASSAGES)
+    ranked = tiny_model.rerank(QUESTION, PASSAGES, alpha=1.0)  # LLM only (an uncalibrated default fuses)
     assert [p.index for p in ranked] == sorted(range(len(PASSAGES)), key=lambda i: -scores[i])
     assert all(p.text == PASSAGES[p.index] and p.metadata["llm_score"] == p.score for p in ranked)
-    top = tiny_model.rerank(QUESTION, PASSAGES, top_k=3)
+    top = tiny_model.rerank(QUESTION, PASSAGES, top_k=3, alpha=1.0)
     assert [p.index for p in top] == [p.index for p in ranked[:3]]
-    from_generator = tiny_model.rerank(QUESTION, (p for p in PASSAGES), top_k=3)
+    from_generator = tiny_model.rerank(QUESTION, (p for p in PASSAGES), top_k=3, alpha=1.0)
     assert [(p.index, p.text) for p in from_generator] == [(p.index, p.text) for p in top]
 
 
@@ -182,3 +182,16 @@ async def test_async_calls_match_sync_calls(tiny_model) -> None:
     assert await tiny_model.ascore(QUESTION, PASSAGES) == pytest.approx(tiny_model.score(QUESTION, PASSAGES), abs=1e-5)
     ranked = await tiny_model.arerank(QUESTION, (p for p in PASSAGES), top_k=2)
     assert [p.index for p in ranked] == [p.index for p in tiny_model.rerank(QUESTION, PASSAGES, top_k=2)]
+
+
+def test_an_uncalibrated_model_fuses_with_the_retrieval_order_by_default(tiny_model) -> None:
+    from rankrag.model.rankrag_model import UNCALIBRATED_ALPHA
+
+    assert tiny_model.calibration is None and tiny_model.default_alpha == UNCALIBRATED_ALPHA == 0.25
+    by_default = tiny_model.rerank(QUESTION, PASSAGES)
+    assert [(p.index, p.score) for p in by_default] == [
+        (p.index, p.score) for p in tiny_model.rerank(QUESTION, PASSAGES, alpha=UNCALIBRATED_ALPHA)
+    ]
+    assert [(p.index, p.score) for p in by_default] != [
+        (p.index, p.score) for p in tiny_model.rerank(QUESTION, PASSAGES, alpha=1.0)
+    ]
