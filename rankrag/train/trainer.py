@@ -9,6 +9,7 @@ tokens only. Training runs through trl's ``SFTTrainer`` on a peft LoRA model (QL
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -18,7 +19,7 @@ import string
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -380,8 +381,26 @@ def train(config: TrainConfig, examples: Sequence[BlendExample], *, progress: bo
     """Fine-tune LoRA layers on ``examples``; the adapter lands in ``config.output``."""
     from rankrag.train.lean_loop import LoopSettings, run_loop
 
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    with torch_threads(config.threads):
+        return _train(config, examples, progress=progress)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run with ``threads`` intra-op threads and restore the caller's count after, so that a training call made
+    in a long-lived process (a notebook, a test session) does not change how that process scores afterwards."""
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(config: TrainConfig, examples: Sequence[BlendExample], *, progress: bool) -> TrainResult:
+    from rankrag.train.lean_loop import LoopSettings, run_loop
+
     engine = resolve_engine(config.engine)
     output = Path(config.output)
     checkpoints = output / "checkpoints"

@@ -136,3 +136,17 @@ def test_long_batches_are_split_within_the_token_budget() -> None:
 def test_bad_training_settings_are_clear_errors(tmp_path: Path, changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _config(tmp_path, tmp_path / "x", **changes)
+
+
+def test_train_restores_the_callers_thread_count(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """``threads=1`` holds for the run only: a notebook or test session scores with its own count afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train(_config(tiny_model_dir, tmp_path / "run", steps=1), EXAMPLES, progress=False)
+        assert torch.get_num_threads() == 2
+        with pytest.raises(FileExistsError):
+            train(_config(tiny_model_dir, tmp_path / "run", steps=1), EXAMPLES, progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
