@@ -68,6 +68,12 @@ def error_message(body: str) -> str:
     return str(data)[:300]
 
 
+def _invalid_request(body: str) -> bool:
+    """A request the server rejected as invalid, whatever the status says (llama-cpp-python answers HTTP 500
+    to a body that fails validation): retrying cannot help."""
+    return "validation error" in body[:2000].lower()
+
+
 class _LoopThread:
     """An asyncio event loop running forever in a daemon thread."""
 
@@ -301,7 +307,7 @@ class ServerClient:
                         await asyncio.sleep(self._delay(attempt))
                         continue
                     raise self._unreachable(url, error, attempts) from error
-                if response.status_code in RETRY_STATUSES and not last:
+                if response.status_code in RETRY_STATUSES and not last and not _invalid_request(response.text):
                     self.retries += 1
                     logger.debug("HTTP %s from %s; retrying", response.status_code, url)
                     await asyncio.sleep(self._delay(attempt, response))

@@ -15,7 +15,7 @@ import logging
 import math
 import numbers
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Iterator, Literal, Sequence
@@ -525,10 +525,11 @@ async def _handshake(
     try:
         plain = await model_proxy._complete_one_token(probe, logprobs=top_logprobs, bias=None)
     except ServerResponseError as error:
-        if error.status_code not in (400, 422):
+        rejected = error.status_code in (400, 422) or (error.status_code == 500 and "validation error" in str(error))
+        if not rejected:
             raise
         info.prompt_mode = "text"
-        info.notes.append(f"the server does not take token-id prompts ({str(error)[:160]}); prompts are sent as text")
+        info.notes.append("the server does not take token-id prompts; prompts are sent as text")
         plain = await model_proxy._complete_one_token(model_proxy._wire_prompt(probe), logprobs=top_logprobs, bias=None)
     if info.prompt_mode == "text" and not info.tokenizer_verified:
         raise TokenizerMismatchError(

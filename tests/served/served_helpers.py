@@ -3,6 +3,7 @@ scripted fake OpenAI-style server (standard library only) for the error paths a 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -55,6 +56,23 @@ class LlamaServer:
                 self.kill()
 
 
+LAUNCHER = Path(__file__).parent / "llama_server_launcher.py"
+
+
+@functools.lru_cache(maxsize=1)
+def stock_server_crashes() -> bool:
+    """Whether llama.cpp, as built here, dies on a multi-token batch (its AMX kernels on some VMs); the server is
+    then started through llama_server_launcher.py, which switches those kernels off."""
+    from rankrag.model.embedded import embedded_llm_path
+
+    probe = (
+        "import sys; from llama_cpp import Llama; "
+        "Llama(model_path=sys.argv[1], n_ctx=256, n_threads=1, verbose=False)('Hello world, this is a test', max_tokens=1)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe, str(embedded_llm_path())], capture_output=True, timeout=600)
+    return result.returncode == -signal.SIGSEGV
+
+
 def start_llama_server(log_dir: Path, *, n_ctx: int = 2048) -> LlamaServer:
     """``python -m llama_cpp.server`` on the embedded GGUF on a free port; returns once /v1/models answers."""
     if importlib.util.find_spec("llama_cpp") is None:
@@ -65,8 +83,9 @@ def start_llama_server(log_dir: Path, *, n_ctx: int = 2048) -> LlamaServer:
 
     port = free_port()
     log = log_dir / f"llama-server-{port}.log"
+    launcher = [sys.executable, str(LAUNCHER)] if stock_server_crashes() else [sys.executable, "-m", "llama_cpp.server"]
     command = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_llm_path()), "--model_alias", ALIAS,
+        *launcher, "--model", str(embedded_llm_path()), "--model_alias", ALIAS,
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", "1",
         "--n_threads_batch", "1", "--verbose", "False",
     ]

@@ -84,7 +84,7 @@ def test_reading_a_missing_token_by_logit_bias_gives_the_same_scores(llama_serve
 
 
 def test_rerank_and_answer(served: RankRAGModel, passages: list[str]) -> None:
-    ranked = served.rerank(QUESTION, passages, top_k=3)
+    ranked = served.rerank(QUESTION, passages[:6], top_k=3)
     assert len(ranked) == 3 and ranked[0].score >= ranked[-1].score
     assert all(0.0 <= item.metadata["llm_score"] <= 1.0 for item in ranked)
     result = served.answer("What is the capital of France?", ["Paris is the capital and largest city of France.", "Bananas are yellow."], top_k=1)
@@ -120,7 +120,7 @@ def test_too_long_prompts(llama_server: LlamaServer, served: RankRAGModel) -> No
 
 async def test_concurrent_async_queries_equal_sequential_results(served: RankRAGModel, squad_passages: list[dict[str, Any]]) -> None:
     rows = squad_passages[:32]
-    queries = [(f"What is said about {row['title'].replace('_', ' ')}?", [row["text"][:200], rows[(i + 7) % 32]["text"][:200]]) for i, row in enumerate(rows)]
+    queries = [(f"What is said about {row['title'].replace('_', ' ')}?", [row["text"][:120], rows[(i + 7) % 32]["text"][:120]]) for i, row in enumerate(rows)]
     sequential = [served.score(q, ps) for q, ps in queries]
     started = time.monotonic()
     concurrent = await asyncio.gather(*(served.ascore(q, ps) for q, ps in queries))
@@ -195,3 +195,17 @@ def test_with_options_and_scoring_options(served: RankRAGModel, passages: list[s
     short = served.with_options(scoring_options=ScoringOptions(max_passage_tokens=32))
     assert short.client is served.client
     assert len(short.score(QUESTION, passages[:2])) == 2
+
+
+def test_langchain_and_llamaindex_llms_on_a_served_model(served: RankRAGModel) -> None:
+    pytest.importorskip("langchain_core")
+    pytest.importorskip("llama_index.core")
+    from rankrag_langchain import RankRAGLLM as LangChainLLM
+    from rankrag_llamaindex import RankRAGLLM as LlamaIndexLLM
+
+    chat = LangChainLLM(model=served, max_tokens=12)
+    assert "paris" in chat.invoke("What is the capital of France? Answer in one word.").content.lower()
+    assert "".join(chunk.content for chunk in chat.stream("What is the capital of France? Answer in one word."))
+    llm = LlamaIndexLLM(model=served, max_new_tokens=12)
+    assert llm.metadata.context_window == 2048
+    assert llm.complete("What is the capital of France? Answer in one word.").text
