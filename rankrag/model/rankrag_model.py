@@ -98,6 +98,40 @@ class RankRAGModel:
         return _REGISTRY.get_or_create(spec, lambda: cls._from_spec(spec))
 
     @classmethod
+    def connect(
+        cls,
+        base_url: str,
+        *,
+        model: str,
+        tokenizer: PreTrainedTokenizerBase | str | os.PathLike[str] | None = None,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        max_concurrency: int = 16,
+        **options: object,
+    ) -> RankRAGModel:
+        """A model served over HTTP (llama.cpp, vLLM, any OpenAI-compatible ``/v1/completions``), usable
+        everywhere a loaded model is; it holds no weights. Needs ``pip install "rankrag[server]"``.
+
+        ``model``: the served model's name (checked against the server's ``/v1/models``). ``tokenizer``: the
+        served model's tokenizer (object, directory, Hugging Face id or ``.gguf`` file); None for the embedded
+        SmolLM2's. Prompts are built and truncated here exactly as in-process. ``timeout``: seconds per
+        connect/read; ``max_concurrency``: most requests in flight. Further options (``templates``,
+        ``scoring_options``, ``context_window``, ``strict_tokens``, ``top_logprobs``, ``max_attempts``): see
+        :func:`rankrag.served.connect` and docs/serving.md.
+        """
+        from rankrag.served.model import connect as connect_served
+
+        return connect_served(
+            base_url,
+            model=model,
+            tokenizer=tokenizer,
+            api_key=api_key,
+            timeout=timeout,
+            max_concurrency=max_concurrency,
+            **options,  # type: ignore[arg-type]
+        )
+
+    @classmethod
     def _from_spec(cls, spec: loading.ModelSpec) -> RankRAGModel:
         model, tokenizer = loading.load_model_and_tokenizer(spec)
         return cls(model, tokenizer, name=spec.display_name, spec=spec)
