@@ -47,3 +47,11 @@ def base_model():  # type: ignore[no-untyped-def]
     from rankrag import RankRAGModel
 
     return RankRAGModel.load(adapter=None, device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def exported(embedded_model, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    """The default model (embedded GGUF + shipped adapter) written by `rankrag export` with its GGUF."""
+    from rankrag.model.export import export_model
+
+    return export_model(embedded_model, tmp_path_factory.mktemp("export") / "smollm2-rankrag", gguf=True)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from rankrag.cli import calibrate as commands_calibrate, eval as commands_eval, index as commands_index, train as commands_train
+from rankrag.cli import calibrate as commands_calibrate
+from rankrag.cli import eval as commands_eval
+from rankrag.cli import export as commands_export
+from rankrag.cli import index as commands_index
+from rankrag.cli import train as commands_train
 
 app = typer.Typer(
     name="rankrag",
@@ -15,6 +19,7 @@ app = typer.Typer(
 commands_index.register(app)
 commands_train.register(app)
 commands_calibrate.register(app)
+commands_export.register(app)
 app.add_typer(commands_eval.app, name="eval", help="Evaluate reranking and answers against baselines.")
 
 

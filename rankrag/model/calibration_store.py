@@ -1,8 +1,8 @@
 """Where a model's fusion calibration (the ``alpha`` picked by ``rankrag calibrate``) is kept.
 
-Looked up, in order: the adapter directory, the local model directory, then the user cache
-(``~/.cache/rankrag/calibration/<model name>.json``). ``save_calibration`` writes to the first of those
-that is writable.
+Looked up, in order: the adapter directory, the local model directory (or the folder of a ``.gguf`` file,
+where ``rankrag export`` puts one), then the user cache (``~/.cache/rankrag/calibration/<model name>.json``).
+``save_calibration`` writes to the first of those that is writable.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ def calibration_paths(spec: ModelSpec | None, name: str) -> list[Path]:
     paths = []
     if spec is not None and spec.adapter and Path(spec.adapter).is_dir():
         paths.append(Path(spec.adapter) / CALIBRATION_FILE)
-    elif spec is not None and spec.gguf_file is None and Path(spec.source).is_dir():
-        paths.append(Path(spec.source) / CALIBRATION_FILE)
+    elif spec is not None and Path(spec.source).is_dir():
+        beside = Path(spec.source) / CALIBRATION_FILE
+        if spec.gguf_file is None or beside.is_file():  # beside a .gguf file only to read (`rankrag export`)
+            paths.append(beside)
     safe_name = "".join(ch if ch.isalnum() or ch in "._-+" else "_" for ch in name)
     paths.append(cache_dir() / "calibration" / f"{safe_name}.json")
     return paths

@@ -13,10 +13,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -73,8 +74,9 @@ def stock_server_crashes() -> bool:
     return result.returncode == -signal.SIGSEGV
 
 
-def start_llama_server(log_dir: Path, *, n_ctx: int = 2048) -> LlamaServer:
-    """``python -m llama_cpp.server`` on the embedded GGUF on a free port; returns once /v1/models answers."""
+def start_llama_server(log_dir: Path, *, n_ctx: int = 2048, model_path: Path | None = None) -> LlamaServer:
+    """``python -m llama_cpp.server`` on ``model_path`` (default: the embedded GGUF) on a free port; returns once
+    /v1/models answers."""
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip('llama-cpp-python is not installed (pip install "rankrag[server]"); the served tests need its server')
     import httpx
@@ -85,7 +87,7 @@ def start_llama_server(log_dir: Path, *, n_ctx: int = 2048) -> LlamaServer:
     log = log_dir / f"llama-server-{port}.log"
     launcher = [sys.executable, str(LAUNCHER)] if stock_server_crashes() else [sys.executable, "-m", "llama_cpp.server"]
     command = [
-        *launcher, "--model", str(embedded_llm_path()), "--model_alias", ALIAS,
+        *launcher, "--model", str(model_path or embedded_llm_path()), "--model_alias", ALIAS,
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", "1",
         "--n_threads_batch", "1", "--verbose", "False",
     ]

@@ -72,6 +72,26 @@ def test_served_scores_agree_with_in_process_scores(served: RankRAGModel, base_m
         assert sum(deltas) / len(deltas) <= 0.03, report
 
 
+def test_the_exported_rankrag_gguf_serves_the_tuned_scores(
+    exported: Path, embedded_model: RankRAGModel, passages: list[str], tmp_path: Path
+) -> None:
+    """`rankrag export --gguf` output on llama.cpp's server scores like the in-process tuned model."""
+    from rankrag.model.export import GGUF_PATH
+
+    server = start_llama_server(tmp_path, model_path=exported / GGUF_PATH)
+    try:
+        with RankRAGModel.connect(server.url, model=ALIAS, context_window=2048) as tuned_served:
+            local = embedded_model.score(QUESTION, passages)
+            remote = tuned_served.score(QUESTION, passages)
+    finally:
+        server.stop()
+    deltas = [abs(a - b) for a, b in zip(local, remote)]
+    report = f"exported GGUF: max |dP| {max(deltas):.4f}, mean {sum(deltas) / len(deltas):.4f}, Spearman {spearman(local, remote):.3f}"
+    print(report)
+    logger.warning(report)
+    assert max(deltas) <= 0.06 and sum(deltas) / len(deltas) <= 0.03, report
+
+
 def test_reading_a_missing_token_by_logit_bias_gives_the_same_scores(llama_server: LlamaServer, served: RankRAGModel, passages: list[str]) -> None:
     assert served.info.logit_bias and served.info.raw_logprobs
     narrow = RankRAGModel.connect(llama_server.url, model=ALIAS, context_window=2048, top_logprobs=1)
