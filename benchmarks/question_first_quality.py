@@ -16,8 +16,9 @@ import os
 import random
 import sys
 import time
+from collections.abc import Sequence
 from statistics import fmean
-from typing import Any, Sequence
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

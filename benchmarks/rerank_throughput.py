@@ -20,9 +20,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -177,7 +178,7 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
         methods["library_question_first"] = lambda texts, _ids: question_first.score(query, texts)
 
     encoded = handle.encode_ranking(query, passages)
-    for name, run in methods.items():  # warm-up: kernels, allocator, first-call caches
+    for run in methods.values():  # warm-up: kernels, allocator, first-call caches
         run(passages[:3], encoded[:3])
 
     names = list(methods)

@@ -32,8 +32,8 @@ def main() -> None:
 
     from rankrag import RankRAGModel
     from rankrag.data.datasets import load_qa_dataset, load_rerank_dataset
-    from rankrag.eval.rerank import evaluate_rerank
     from rankrag.eval.qa import evaluate_qa
+    from rankrag.eval.rerank import evaluate_rerank
 
     transformers_logging.set_verbosity_error()
     adapters = {"tuned": args.adapter, "zero_shot": None}

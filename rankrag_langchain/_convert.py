@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import replace
-from typing import Any, AsyncIterator, Iterator, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage, ChatMessage

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from langchain_core.cross_encoders import BaseCrossEncoder
 from pydantic import ConfigDict, Field

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -11,17 +10,17 @@ from rankrag.cli.eval import ADAPTER_HELP, DATA_DIR_HELP, MODEL_HELP, check_limi
 
 
 def calibrate_command(
-    dataset: List[str] = typer.Option(
+    dataset: list[str] = typer.Option(
         ..., "--dataset", help="Reranking set(s) to calibrate on: trec_dl_passage, scifact (repeat or comma-separate)."
     ),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
-    model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    model: str | None = typer.Option(None, "--model", help=MODEL_HELP),
     adapter: str = typer.Option("default", "--adapter", help=ADAPTER_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
     top_n: int = typer.Option(100, "--top-n", help="Rerank the first-stage top N candidates of each query."),
     step: float = typer.Option(0.05, "--step", help="Grid step for alpha between 0 and 1."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N calib queries of each set."),
-    output: Optional[Path] = typer.Option(
+    limit: int | None = typer.Option(None, "--limit", help="Use only the first N calib queries of each set."),
+    output: Path | None = typer.Option(
         None,
         "--output",
         help="Write the calibration to this file instead of beside the adapter/model (or the user cache).",

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -88,19 +89,19 @@ def _announce(paths: list[Path], summary: str) -> None:
 def rerank_command(
     dataset: str = typer.Option(..., "--dataset", help="trec_dl_passage or scifact."),
     output: Path = typer.Option(..., "--output", help="Report file (.json); .md and .png are written beside it."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     split: str = typer.Option("dev", "--split", help=SPLIT_HELP),
     top_n: int = typer.Option(100, "--top-n", help="Rerank the first-stage top N candidates of each query."),
-    model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP),
+    model: str | None = typer.Option(None, "--model", help=MODEL_HELP),
     adapter: str = typer.Option("default", "--adapter", help=ADAPTER_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
-    limit: Optional[int] = typer.Option(None, "--limit", help=LIMIT_HELP),
+    limit: int | None = typer.Option(None, "--limit", help=LIMIT_HELP),
     systems: str = typer.Option(
         "first_stage,rankrag,fused",  # rankrag.eval.rerank.DEFAULT_RERANK_SYSTEMS (not imported: --help stays light)
         "--systems",
         help="Comma-separated systems to run: first_stage, rankrag, fused, llm_rerank (needs the llamaindex extra).",
     ),
-    alpha: Optional[float] = typer.Option(
+    alpha: float | None = typer.Option(
         None, "--alpha", help="Fusion weight for 'fused' (0 retriever .. 1 LLM); default: the model's calibration."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
@@ -108,8 +109,8 @@ def rerank_command(
     """Rerank first-stage candidates; report nDCG@10, Recall@5/10/20, MRR@10 and seconds per query."""
     with command_errors():
         from rankrag.data.datasets import load_rerank_dataset
-        from rankrag.eval.rerank import RERANK_SYSTEMS, evaluate_rerank, load_llm_rerank_baseline, parse_systems
         from rankrag.eval.report import markdown_summary, write_report
+        from rankrag.eval.rerank import RERANK_SYSTEMS, evaluate_rerank, load_llm_rerank_baseline, parse_systems
 
         chosen = parse_systems(systems, RERANK_SYSTEMS)
         check_limit(limit)
@@ -134,13 +135,13 @@ def qa_command(
         help="squad_v1.1_dev, hotpotqa_dev_distractor, musique_ans_dev, 2wikimultihopqa_dev or pubmedqa_pqal.",
     ),
     output: Path = typer.Option(..., "--output", help="Report file (.json); .md and .png are written beside it."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     split: str = typer.Option("dev", "--split", help=SPLIT_HELP),
     top_k: int = typer.Option(5, "--top-k", help="Contexts given to the generator."),
-    model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP),
+    model: str | None = typer.Option(None, "--model", help=MODEL_HELP),
     adapter: str = typer.Option("default", "--adapter", help=ADAPTER_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
-    limit: Optional[int] = typer.Option(None, "--limit", help=LIMIT_HELP),
+    limit: int | None = typer.Option(None, "--limit", help=LIMIT_HELP),
     max_new_tokens: int = typer.Option(32, "--max-new-tokens", help="Answer length limit in tokens."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
 ) -> None:

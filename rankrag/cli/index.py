@@ -10,16 +10,17 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import TYPE_CHECKING
 
 import typer
 
 if TYPE_CHECKING:
     from rankrag.index.ingest import IndexReport, SkippedFile
-    from rankrag.model.rankrag_model import RankRAGModel
     from rankrag.index.store import DocumentStore, Retrieved
+    from rankrag.model.rankrag_model import RankRAGModel
 
 DB_HELP = "Directory of the local Chroma database (created by `index` if missing)."
 URL_HELP = "Use the Chroma server at http://HOST:PORT instead of a local directory."
@@ -114,10 +115,10 @@ def _warn_skipped(skipped: SkippedFile) -> None:
 
 def index_command(
     paths: list[Path] = typer.Argument(..., help="Files or folders (.txt, .md, .html, .pdf) to index."),
-    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
-    chroma_url: Optional[str] = typer.Option(None, "--chroma-url", help=URL_HELP),
+    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    chroma_url: str | None = typer.Option(None, "--chroma-url", help=URL_HELP),
     collection: str = typer.Option("rankrag", "--collection", help=COLLECTION_HELP),
-    embedding_model: Optional[str] = typer.Option(
+    embedding_model: str | None = typer.Option(
         None, "--embedding-model", help="sentence-transformers model name or directory (default: the embedded all-MiniLM-L6-v2)."
     ),
     chunk_size: int = typer.Option(1000, "--chunk-size", help="Largest chunk, in characters."),
@@ -226,14 +227,14 @@ def _display_path(source: str) -> str:
 
 def ask_command(
     question: str = typer.Argument(..., help="The question to answer from the index."),
-    db: Optional[Path] = typer.Option(None, "--db", help="Directory of the local Chroma database."),
-    chroma_url: Optional[str] = typer.Option(None, "--chroma-url", help=URL_HELP),
+    db: Path | None = typer.Option(None, "--db", help="Directory of the local Chroma database."),
+    chroma_url: str | None = typer.Option(None, "--chroma-url", help=URL_HELP),
     collection: str = typer.Option("rankrag", "--collection", help=COLLECTION_HELP),
     top_n: int = typer.Option(20, "--top-n", help="Chunks retrieved from Chroma and reranked."),
     top_k: int = typer.Option(5, "--top-k", help="Best reranked chunks the answer is generated from."),
-    model: Optional[str] = typer.Option(None, "--model", help="Hugging Face id, directory or .gguf (default: the embedded SmolLM2)."),
+    model: str | None = typer.Option(None, "--model", help="Hugging Face id, directory or .gguf (default: the embedded SmolLM2)."),
     adapter: str = typer.Option("default", "--adapter", help="LoRA adapter directory or id, 'default' or 'none'."),
-    alpha: Optional[float] = typer.Option(None, "--alpha", help="Weight of the RankRAG score against retrieval similarity: 1 = RankRAG only, 0 = retrieval order (default: the model's calibrated weight)."),
+    alpha: float | None = typer.Option(None, "--alpha", help="Weight of the RankRAG score against retrieval similarity: 1 = RankRAG only, 0 = retrieval order (default: the model's calibrated weight)."),
     max_new_tokens: int = typer.Option(128, "--max-new-tokens", help="Longest answer, in tokens."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object {question, answer, contexts}."),
 ) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -28,20 +27,27 @@ def _parse_weights(values: list[str] | None, option: str) -> dict[str, float]:
 
 def blend_command(
     output: Path = typer.Option(..., "--output", "-o", help="JSONL file to write"),
-    data_dir: Optional[str] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    data_dir: str | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     size: int = typer.Option(DEFAULT_BLEND_SIZE, "--size", help="examples to draw before dedup (0: everything available)"),
     seed: int = typer.Option(20240702, "--seed"),
-    ratio: Optional[list[str]] = typer.Option(
+    ratio: list[str] | None = typer.Option(
         None, "--ratio", help="task share, e.g. --ratio context_ranking=0.8 (tasks: context_ranking, context_qa, "
         "retrieval_qa, multi_ranking); unnamed tasks keep their defaults"
     ),
-    source_weight: Optional[list[str]] = typer.Option(
+    source_weight: list[str] | None = typer.Option(
         None, "--source-weight", help="sampling weight of a source, e.g. --source-weight trec_dl_passage=4"
     ),
     negatives_per_positive: int = typer.Option(3, "--negatives-per-positive", help="hard negatives kept per positive"),
 ) -> None:
     """Build the RankRAG stage-2 blend from the train split of a data directory (JSONL, deduplicated, seeded)."""
-    from rankrag.train.blend import DEFAULT_SOURCE_WEIGHTS, DEFAULT_TASK_RATIOS, BlendConfig, build_blend, summarize, write_blend
+    from rankrag.train.blend import (
+        DEFAULT_SOURCE_WEIGHTS,
+        DEFAULT_TASK_RATIOS,
+        BlendConfig,
+        build_blend,
+        summarize,
+        write_blend,
+    )
 
     try:
         config = BlendConfig(
@@ -60,11 +66,11 @@ def blend_command(
 
 def train_command(
     output: Path = typer.Option(..., "--output", "-o", help="directory for the adapter, loss log and checkpoints"),
-    blend: Optional[Path] = typer.Option(None, "--blend", help="blend JSONL from `rankrag blend`"),
-    data_dir: Optional[str] = typer.Option(
+    blend: Path | None = typer.Option(None, "--blend", help="blend JSONL from `rankrag blend`"),
+    data_dir: str | None = typer.Option(
         None, "--data-dir", help=f"build a default blend from this {DATA_DIR_HELP} when --blend is not given"
     ),
-    base: Optional[str] = typer.Option(None, "--base", help="base model: HF id, directory or .gguf (default: embedded SmolLM2)"),
+    base: str | None = typer.Option(None, "--base", help="base model: HF id, directory or .gguf (default: embedded SmolLM2)"),
     steps: int = typer.Option(300, "--steps", help="optimizer steps"),
     batch_size: int = typer.Option(8, "--batch-size"),
     gradient_accumulation: int = typer.Option(1, "--gradient-accumulation"),
@@ -79,15 +85,15 @@ def train_command(
     save_steps: int = typer.Option(50, "--save-steps", help="checkpoint every N steps"),
     logging_steps: int = typer.Option(5, "--logging-steps"),
     seed: int = typer.Option(20240702, "--seed"),
-    quantization: Optional[str] = typer.Option(None, "--quantization", help="'4bit' for QLoRA (CUDA only)"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads"),
+    quantization: str | None = typer.Option(None, "--quantization", help="'4bit' for QLoRA (CUDA only)"),
+    threads: int | None = typer.Option(None, "--threads", help="torch CPU threads"),
     resume: bool = typer.Option(False, "--resume", help="continue from the latest checkpoint under OUTPUT"),
-    limit: Optional[int] = typer.Option(None, "--limit", help="use only the first N blend examples"),
+    limit: int | None = typer.Option(None, "--limit", help="use only the first N blend examples"),
     max_batch_tokens: int = typer.Option(
         1536, "--max-batch-tokens", help="lean engine: split a batch so no piece exceeds this many padded tokens "
         "(bounds memory; the gradient is the same)"
     ),
-    time_budget: Optional[float] = typer.Option(
+    time_budget: float | None = typer.Option(
         None, "--time-budget-minutes", help="lean engine: stop after this much training time; the LR schedule "
         "follows time or steps, whichever is further along"
     ),
@@ -96,11 +102,11 @@ def train_command(
         "auto", "--precision", help="lean engine: bfloat16 autocast, float32, or auto (bfloat16 where the CPU/GPU "
         "computes it natively)"
     ),
-    lora_layers: Optional[int] = typer.Option(
+    lora_layers: int | None = typer.Option(
         DEFAULT_LORA_LAYERS, "--lora-layers", help="LoRA on the top N decoder layers only (0: all layers); the "
         "layers below run without gradients"
     ),
-    init_adapter: Optional[Path] = typer.Option(
+    init_adapter: Path | None = typer.Option(
         None, "--init-adapter", help="warm start: continue training this adapter directory (its LoRA settings win)"
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),

@@ -10,9 +10,10 @@ import csv
 import json
 import os
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from rankrag.data.splits import Split, check_split, split_of
 

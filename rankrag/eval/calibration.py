@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import datetime as _datetime
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import fmean
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
-from rankrag.model import fusion
 from rankrag.data.datasets import RerankDataset, load_rerank_dataset
 from rankrag.eval.metrics import per_query_ranking_metrics
+from rankrag.model import fusion
 
 if TYPE_CHECKING:
     from rankrag.model.rankrag_model import RankRAGModel

@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from statistics import fmean
 from types import ModuleType
-from typing import Mapping, Sequence
 
 from rankrag.optional import require
 

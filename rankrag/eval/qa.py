@@ -14,9 +14,10 @@ the generator, averaged over items that have gold contexts.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import fmean
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rankrag.data.datasets import QAContext, QAItem
 from rankrag.eval.metrics import exact_match, f1_score, macro_f1, recall_of_gold, yes_no_maybe

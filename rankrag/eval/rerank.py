@@ -11,9 +11,10 @@ and is imported only when that system is asked for (it needs the ``[llamaindex]`
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rankrag.data.datasets import RerankDataset, RerankQuery
 from rankrag.eval.metrics import mean_ranking_metrics

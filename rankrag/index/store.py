@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from rankrag.model.embedded import EMBEDDING_NAME, embedding_model_path
 from rankrag.errors import ModelNotFoundError, RankRAGError
+from rankrag.model.embedded import EMBEDDING_NAME, embedding_model_path
 from rankrag.optional import require
 
 if TYPE_CHECKING:

@@ -17,9 +17,9 @@ import queue
 import threading
 import time
 import weakref
+from collections.abc import Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Hashable
 
 from transformers import PreTrainedModel
 

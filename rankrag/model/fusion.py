@@ -8,7 +8,7 @@ rank is turned into ``1 - rank / n``. ``alpha = 1`` is LLM only, ``alpha = 0`` k
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def normalized_first_stage(n: int, first_stage_scores: Sequence[float] | None = None) -> list[float]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import numbers
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import torch
 from transformers import (

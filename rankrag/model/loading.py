@@ -15,8 +15,8 @@ from typing import Any, Literal
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from rankrag.model.embedded import EMBEDDED_LLM_NAME, embedded_llm_path
 from rankrag.errors import MissingDependencyError, ModelNotFoundError, UnsupportedConfigurationError
+from rankrag.model.embedded import EMBEDDED_LLM_NAME, embedded_llm_path
 
 logger = logging.getLogger(__name__)
 

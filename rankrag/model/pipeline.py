@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from rankrag.model.rankrag_model import RankRAGModel
 from rankrag.model.results import RAGAnswer

@@ -13,8 +13,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from transformers import DynamicCache, PreTrainedConfig, PreTrainedModel
@@ -94,7 +94,7 @@ _LIBRARY_CACHE_KEYWORD = (
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cache_keyword(decoder_type: type) -> str:
     """The keyword this decoder's forward takes its cache by (looked up once per class)."""
     parameters = inspect.signature(decoder_type.forward).parameters  # follows the decorators' __wrapped__

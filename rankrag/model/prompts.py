@@ -8,8 +8,9 @@ trained on. ``auto`` picks ``chat`` when the tokenizer has a chat template.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, Sequence
+from typing import Literal
 
 from transformers import PreTrainedTokenizerBase
 

@@ -19,7 +19,8 @@ import random
 import re
 import threading
 import weakref
-from typing import Any, AsyncIterator, Callable, Coroutine, Iterator, TypeVar
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 from rankrag.errors import PromptTooLongError
 from rankrag.optional import require

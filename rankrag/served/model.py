@@ -15,10 +15,11 @@ import logging
 import math
 import numbers
 import os
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Iterator, Literal, Sequence
+from typing import Any, Literal
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 

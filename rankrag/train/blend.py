@@ -27,9 +27,9 @@ import json
 import os
 import random
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from rankrag.data.datasets import resolve_data_dir
 from rankrag.train.pool import pool_qa_queries, pool_ranking_queries

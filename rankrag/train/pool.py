@@ -16,8 +16,9 @@ A row that lacks a field or is not JSON is a :class:`PoolFormatError` naming the
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from rankrag.data.splits import split_of
 from rankrag.train.sources import QAQuery, RankingQuery

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from rankrag.data.datasets import QA_DATASETS, load_qa_dataset, read_jsonl, read_qrels, read_scifact_corpus
 from rankrag.data.splits import split_of

@@ -17,18 +17,19 @@ import os
 import re
 import string
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from rankrag.model import loading
-from rankrag.train.blend import BlendExample
-from rankrag.model.rankrag_model import RankRAGModel
 from rankrag.model.prompts import PromptTemplates, answer_lead, render_multi_ranking_prompt, resolve_style
+from rankrag.model.rankrag_model import RankRAGModel
 from rankrag.model.scoring import RankingEncoder, ScoringOptions
+from rankrag.train.blend import BlendExample
 
 logger = logging.getLogger(__name__)
 
@@ -379,7 +380,6 @@ def _train_with_trl(config: TrainConfig, model: Any, tokenizer: Any, rows: list[
 
 def train(config: TrainConfig, examples: Sequence[BlendExample], *, progress: bool = True) -> TrainResult:
     """Fine-tune LoRA layers on ``examples``; the adapter lands in ``config.output``."""
-    from rankrag.train.lean_loop import LoopSettings, run_loop
 
     with torch_threads(config.threads):
         return _train(config, examples, progress=progress)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
+from cli_helpers import one_line_error, squad_paragraphs, write_corpus
 from typer.testing import Result
 
-from rankrag.cli.index import run_ask
 from rankrag.cli.demo import SAMPLE_CORPUS
-from cli_helpers import one_line_error, squad_paragraphs, write_corpus
+from rankrag.cli.index import run_ask
 
 QUESTION = "When did the world's first railway journey take place?"
 FAST = ("--top-n", 3, "--top-k", 2, "--max-new-tokens", 6)

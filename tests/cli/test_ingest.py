@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_helpers import squad_paragraphs, write_corpus
 
 from rankrag.index import ingest, store
-from cli_helpers import squad_paragraphs, write_corpus
 
 
 @pytest.fixture

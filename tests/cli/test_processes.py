@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from cli_helpers import RANKRAG_BIN, one_line_error, squad_paragraphs, write_corpus
 
-from rankrag.index import ingest, store
 from rankrag.cli.index import run_index
+from rankrag.index import ingest, store
 
 PROGRESS = re.compile(rb"(\d+)/(\d+) \[")
 

@@ -60,7 +60,8 @@ def test_every_public_name_resolves() -> None:
         assert getattr(value, "__name__", name) == name
     assert set(rankrag.__all__) <= set(dir(rankrag))
     from rankrag import RankRAGModel, clear_registry
-    from rankrag.model import RankRAGModel as model_class, clear_registry as model_clear
+    from rankrag.model import RankRAGModel as model_class
+    from rankrag.model import clear_registry as model_clear
 
     assert (RankRAGModel, clear_registry) == (model_class, model_clear)
     with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):

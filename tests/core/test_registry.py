@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from rankrag import RankRAGModel
-
 from rankrag.model import loading
 from rankrag.model.registry import SharedRegistry
 

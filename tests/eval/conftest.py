@@ -7,7 +7,7 @@ end-to-end tests pay for no extra model load. They use the zero-shot model (`--a
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 from typer.testing import CliRunner, Result

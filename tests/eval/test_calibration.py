@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from rankrag import RankRAGModel
-from rankrag.eval.calibration import alpha_grid, choose_alpha, fused_order, store_calibration
 from rankrag.data.datasets import load_rerank_dataset
+from rankrag.eval.calibration import alpha_grid, choose_alpha, fused_order, store_calibration
+from rankrag.eval.metrics import mean_ranking_metrics
 from rankrag.eval.rerank import llm_only_order
 from rankrag.model.fusion import normalized_first_stage
-from rankrag.eval.metrics import mean_ranking_metrics
 
 
 def test_alpha_grid_and_choice_rule() -> None:

@@ -7,15 +7,16 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from rankrag.data.datasets import QAContext, QAItem, load_qa_dataset, load_rerank_dataset
 from rankrag.errors import MissingDependencyError
-from rankrag.eval.qa import score_answers
 from rankrag.eval.metrics import mean_ranking_metrics
+from rankrag.eval.qa import score_answers
 from rankrag.eval.rerank import DEFAULT_RERANK_SYSTEMS, LLM_RERANK_MODULE, load_llm_rerank_baseline
 
 RANKING_KEYS = {"ndcg@10", "recall@5", "recall@10", "recall@20", "mrr@10", "seconds_per_query"}

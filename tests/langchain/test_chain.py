@@ -6,11 +6,10 @@ import asyncio
 import inspect
 
 import pytest
-
-from rankrag.eval.metrics import normalize_answer
 from langchain_core.runnables import Runnable
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 
+from rankrag.eval.metrics import normalize_answer
 from rankrag_langchain import RankRAGLLM, RankRAGReranker, create_rankrag_chain
 
 # SQuAD questions the embedded model answers right from the fixture corpus (retrieve 5, keep 3)

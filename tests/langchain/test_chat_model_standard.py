@@ -14,7 +14,6 @@ from langchain_tests.unit_tests import ChatModelUnitTests
 from rankrag_langchain import RankRAGLLM
 
 
-
 class _LocalTextModel:
     """What the embedded model is: text in, text out, no tools, no multimodal input, one fixed model."""
 

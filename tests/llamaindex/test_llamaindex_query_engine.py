@@ -6,7 +6,6 @@ import pytest
 from llama_index.core import Settings
 
 from rankrag.eval.metrics import normalize_answer
-
 from rankrag_llamaindex import RankRAGLLM, RankRAGReranker
 
 # Fixture questions whose answers are facts of one paragraph (not general knowledge) and that the embedded

@@ -10,7 +10,6 @@ import torch
 from transformers import DynamicCache, LlamaModel
 
 from rankrag import PromptTemplates
-
 from rankrag.model import prefix_cache
 from rankrag.model.scoring import RankingEncoder
 

@@ -12,8 +12,8 @@ import asyncio
 from dataclasses import replace
 
 import pytest
-from reliability_budget import time_limit
 import torch
+from reliability_budget import time_limit
 
 from rankrag import RankRAGModel
 from rankrag.model.scoring import last_hidden_states, true_probabilities

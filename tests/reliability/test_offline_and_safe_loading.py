@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_budget import time_limit
 import torch
 from pytest_socket import SocketBlockedError, SocketConnectBlockedError
+from reliability_budget import time_limit
 
 from rankrag import ModelNotFoundError, RankRAGModel, rankrag_answer
-
 from rankrag.model import loading
 
 pytestmark = pytest.mark.timeout(time_limit(300))

@@ -3,7 +3,8 @@ scripted fake server per test. The helpers live in served_helpers.py."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from served_helpers import ALIAS, FIXTURES, FakeServer, LlamaServer, read_jsonl, start_llama_server

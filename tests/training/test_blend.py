@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from rankrag.data.datasets import QA_DATASETS, RERANK_DATASETS, load_qa_dataset, load_rerank_dataset
+from rankrag.data.splits import split_of
 from rankrag.train.blend import (
     TASKS,
     BlendConfig,
@@ -20,8 +22,6 @@ from rankrag.train.blend import (
     write_blend,
 )
 from rankrag.train.sources import SCIFACT_TRAIN_SOURCE, source_groups
-from rankrag.data.datasets import QA_DATASETS, RERANK_DATASETS, load_qa_dataset, load_rerank_dataset
-from rankrag.data.splits import split_of
 
 SIZE = 1200
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rankrag.train.blend import BlendExample
 from rankrag.model.prompts import render_multi_ranking_prompt
 from rankrag.model.scoring import answer_token_ids
+from rankrag.train.blend import BlendExample
 from rankrag.train.trainer import ExampleEncoder, encode_blend
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"

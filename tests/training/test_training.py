@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from rankrag.train.blend import BlendExample
-from rankrag.train.trainer import TrainConfig, latest_checkpoint, plot_loss, read_loss_log, train
 from rankrag.train.lean_loop import (
     assistant_token_loss,
     collate,
@@ -17,6 +16,7 @@ from rankrag.train.lean_loop import (
     length_grouped_order,
     split_by_tokens,
 )
+from rankrag.train.trainer import TrainConfig, latest_checkpoint, plot_loss, read_loss_log, train
 
 EXAMPLES = [
     BlendExample("context_ranking", "s", "g1", "what is the capital of france", ("Paris is the capital of France.",), "True"),
