@@ -68,7 +68,7 @@ def messages_to_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
 
 
 def usage_metadata(input_tokens: int, output_tokens: int) -> UsageMetadata:
-    return UsageMetadata(
+    return UsageMetadata(  # type: ignore[typeddict-item]
         input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=input_tokens + output_tokens
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from typing import Any
 
 from llama_index.core.base.llms.types import (
@@ -117,7 +117,7 @@ class RankRAGLLM(CustomLLM):
     def _generate(self, prompt_ids: list[int], options: dict[str, Any]) -> CompletionResponse:
         return _convert.completion_response(self._model.generate_ids(prompt_ids, **options))
 
-    def _stream(self, prompt_ids: list[int], options: dict[str, Any]) -> Iterator[CompletionResponse]:
+    def _stream(self, prompt_ids: list[int], options: dict[str, Any]) -> CompletionResponseGen:
         text = ""
         for delta in self._model.stream_ids(prompt_ids, **options):
             text += delta
@@ -176,7 +176,7 @@ class RankRAGLLM(CustomLLM):
         return _iterate_in_thread(chunks)
 
 
-async def _iterate_in_thread(chunks: Iterator[Any]) -> AsyncIterator[Any]:
+async def _iterate_in_thread(chunks: Iterator[Any]) -> AsyncGenerator[Any, None]:
     """Consume a blocking iterator from the event loop, each step in a worker thread."""
     try:
         while (chunk := await asyncio.to_thread(next, chunks, _END)) is not _END:

@@ -76,7 +76,7 @@ class RankRAGReranker(BaseNodePostprocessor):
             source, quantization, adapter, dtype, device, trust_remote_code, kwargs.pop("model_name", None)
         )
         resolved = _convert.resolve_model(model, options)
-        super().__init__(model_name=resolved.name, **kwargs)
+        super().__init__(model_name=resolved.name, **kwargs)  # type: ignore[call-arg]
         self._model = resolved
 
     @classmethod
@@ -154,7 +154,7 @@ class RankRAGReranker(BaseNodePostprocessor):
             ReRankStartEvent(query=query_bundle, nodes=nodes, top_n=self.top_n, model_name=self.model_name)
         )
 
-    def _callback_payload(self, nodes: list[NodeWithScore], query: str) -> dict[EventPayload, Any]:
+    def _callback_payload(self, nodes: list[NodeWithScore], query: str) -> dict[str, Any]:
         return {
             EventPayload.NODES: nodes,
             EventPayload.MODEL_NAME: self.model_name,

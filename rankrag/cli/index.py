@@ -87,11 +87,9 @@ def run_index(
     collected = ingest.collect_files(paths)
     for skipped in collected.skipped:
         _warn_skipped(skipped)
-    sizes = {
-        "chunk_size": ingest.DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
-        "chunk_overlap": ingest.DEFAULT_CHUNK_OVERLAP if chunk_overlap is None else chunk_overlap,
-    }
-    ingest.make_splitter(**sizes)  # bad sizes fail before the database or the model is touched
+    size = ingest.DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
+    overlap = ingest.DEFAULT_CHUNK_OVERLAP if chunk_overlap is None else chunk_overlap
+    ingest.make_splitter(size, overlap)  # bad sizes fail before the database or the model is touched
     _quiet_libraries()
     client = store.connect(db, chroma_url, create=True)
     documents = store.open_for_writing(client, collection, embedding_model)
@@ -101,7 +99,8 @@ def run_index(
         batch_size=ingest.DEFAULT_BATCH_SIZE if batch_size is None else batch_size,
         show_progress=show_progress,
         on_skip=_warn_skipped,
-        **sizes,
+        chunk_size=size,
+        chunk_overlap=overlap,
     )
     report.skipped[:0] = collected.skipped
     if report.files_written + report.files_unchanged == 0:

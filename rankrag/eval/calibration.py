@@ -18,13 +18,14 @@ from statistics import fmean
 from typing import TYPE_CHECKING, Any
 
 from rankrag.data.datasets import RerankDataset, load_rerank_dataset
+from rankrag.data.splits import Split
 from rankrag.eval.metrics import per_query_ranking_metrics
 from rankrag.model import fusion
 
 if TYPE_CHECKING:
     from rankrag.model.rankrag_model import RankRAGModel
 
-CALIBRATION_SPLIT = "calib"
+CALIBRATION_SPLIT: Split = "calib"
 DEFAULT_STEP = 0.05
 TIE_TOLERANCE = 1e-9
 RULE = "argmax over alpha of mean nDCG@10 on the pooled calib queries; ties go to the smaller alpha"

@@ -123,7 +123,8 @@ def write_merged_gguf(model: RankRAGModel, base_gguf: Path, target: Path, gguf_t
     from gguf.quants import dequantize, quantize
 
     reader = gguf.GGUFReader(str(base_gguf))
-    architecture = str(reader.get_field(gguf.Keys.General.ARCHITECTURE).contents())
+    field = reader.get_field(gguf.Keys.General.ARCHITECTURE)
+    architecture = str(field.contents()) if field is not None else "unknown"
     if architecture != "llama":
         raise UnsupportedConfigurationError(
             f"GGUF export supports Llama-architecture GGUFs (SmolLM2, Llama); {base_gguf.name} is {architecture!r}"

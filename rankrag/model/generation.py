@@ -7,9 +7,11 @@ import numbers
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 from transformers import (
+    GenerationMixin,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     StoppingCriteria,
@@ -120,9 +122,9 @@ def generate(
     check_prompt(model, prompt_ids, options)
     _seed(options)
     input_ids = _input_tensor(model, prompt_ids)
-    output = model.generate(**_generate_kwargs(tokenizer, input_ids, options))
+    output = cast(GenerationMixin, model).generate(**_generate_kwargs(tokenizer, input_ids, options))
     new_tokens = output[0, input_ids.shape[1] :]
-    text = tokenizer.decode(new_tokens, skip_special_tokens=True)
+    text = cast(str, tokenizer.decode(new_tokens, skip_special_tokens=True))
     text, stopped = cut_at_stop(text, options.stop)
     hit_eos = len(new_tokens) > 0 and int(new_tokens[-1]) == tokenizer.eos_token_id
     finish = "stop" if stopped or hit_eos or len(new_tokens) < options.max_new_tokens else "length"
@@ -206,7 +208,7 @@ def stream(
     def run() -> None:
         try:
             with torch.inference_mode():
-                model.generate(**kwargs, streamer=streamer)
+                cast(GenerationMixin, model).generate(**kwargs, streamer=streamer)
         except BaseException as error:  # surfaced to the consumer below
             errors.append(error)
             streamer.end()

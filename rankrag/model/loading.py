@@ -256,7 +256,7 @@ def load_model_and_tokenizer(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrain
         kwargs["device_map"] = {"": spec.device}
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=spec.trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
+        model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(location, **kwargs)
     except (OSError, ValueError) as error:
         message = str(error)
         if "safetensors" in message.lower() and not spec.allow_pickle:
@@ -268,7 +268,7 @@ def load_model_and_tokenizer(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrain
             raise ModelNotFoundError(f"could not load model {spec.source!r}: {message.splitlines()[0]}") from error
         raise
     if spec.quantization is None:
-        model = model.to(spec.device)
+        model = model.to(spec.device)  # type: ignore[arg-type]
     if spec.adapter is not None:
         model = _apply_adapter(model, spec)
     model.requires_grad_(False)
@@ -321,6 +321,7 @@ def _check_adapter_weights(spec: ModelSpec) -> None:
 def _apply_adapter(model: PreTrainedModel, spec: ModelSpec) -> PreTrainedModel:
     from peft import PeftModel
 
+    assert spec.adapter is not None
     _check_adapter_weights(spec)
     try:
         peft_model = PeftModel.from_pretrained(model, spec.adapter)

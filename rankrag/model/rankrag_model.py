@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
+from typing import cast
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -321,7 +322,7 @@ class RankRAGModel:
     # --------------------------------------------------------------- generation
     def _generation_options(self, **kwargs: object) -> GenerationOptions:
         stop = kwargs.pop("stop", None) or ()
-        stops = (stop,) if isinstance(stop, str) else tuple(stop)  # one string is one stop sequence
+        stops = (stop,) if isinstance(stop, str) else tuple(cast("Iterable[str]", stop))  # one string is one stop sequence
         return GenerationOptions(stop=stops, **{k: v for k, v in kwargs.items() if v is not None})  # type: ignore[arg-type]
 
     def answer_prompt_ids(self, question: str, contexts: Sequence[str], max_context_tokens: int = 384) -> list[int]:
@@ -329,7 +330,7 @@ class RankRAGModel:
         # Cutting the text first bounds tokenizer work on huge contexts, as in scoring.RankingEncoder.
         char_limit = max_context_tokens * 16 + 64
         cut = [
-            self.tokenizer.decode(ids[:max_context_tokens])
+            cast(str, self.tokenizer.decode(ids[:max_context_tokens]))
             for ids in self.tokenizer([c[:char_limit] for c in contexts], add_special_tokens=False)["input_ids"]
         ] if contexts else []
         text = render_generation_prompt(self.tokenizer, self.templates, question, cut)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -102,7 +102,8 @@ def _decoder_and_head(model: PreTrainedModel) -> tuple[torch.nn.Module, torch.nn
 
 
 def _head_rows(head: torch.nn.Module, token_ids: Sequence[int] | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    weight = head.weight if token_ids is None else head.weight[list(token_ids)]
+    head_weight = cast(torch.Tensor, head.weight)
+    weight = head_weight if token_ids is None else head_weight[list(token_ids)]
     bias = getattr(head, "bias", None)
     if bias is not None and token_ids is not None:
         bias = bias[list(token_ids)]

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
@@ -227,7 +227,7 @@ class ServedRankRAGModel(RankRAGModel):
             return ids
         bos = self.tokenizer.bos_token_id
         body = ids[1:] if self.info.text_adds_bos and ids and ids[0] == bos else ids
-        text = self.tokenizer.decode(body, clean_up_tokenization_spaces=False)
+        text = cast(str, self.tokenizer.decode(body, clean_up_tokenization_spaces=False))
         seen = ([bos] if self.info.text_adds_bos else []) + self.tokenizer.encode(text, add_special_tokens=False)
         if seen != ids:
             self.stats["retokenized_prompts"] += 1
@@ -316,7 +316,7 @@ class ServedRankRAGModel(RankRAGModel):
             )
 
     def _name(self, token_id: int) -> str:
-        return self.tokenizer.decode([token_id], clean_up_tokenization_spaces=False)
+        return cast(str, self.tokenizer.decode([token_id], clean_up_tokenization_spaces=False))
 
     async def _complete_one_token(
         self, prompt: list[int] | str, *, logprobs: int, bias: dict[int, float] | None

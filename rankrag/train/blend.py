@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import cast
 
 from rankrag.data.datasets import resolve_data_dir
 from rankrag.train.pool import pool_qa_queries, pool_ranking_queries
@@ -101,7 +102,7 @@ class BlendExample:
             source=str(record.get("source", "")),
             group=str(record.get("group", "")),
             question=str(record["question"]),
-            passages=tuple(str(p) for p in record["passages"]),  # type: ignore[union-attr]
+            passages=tuple(str(p) for p in cast("Iterable[object]", record["passages"])),
             target=str(record["target"]),
             id=str(record.get("id", "")),
         )
@@ -267,11 +268,11 @@ def build_blend(data_dir: str | os.PathLike[str] | None, config: BlendConfig | N
         multi = multi_ranking_example(query, config.seed)
         if multi is not None:
             pools["multi_ranking"].setdefault(query.source, []).append(multi)
-    for query in qa:
-        pools["context_qa"].setdefault(query.source, []).append(context_qa_example(query))
-        rqa = retrieval_qa_example(query, config.seed)
+    for qa_query in qa:
+        pools["context_qa"].setdefault(qa_query.source, []).append(context_qa_example(qa_query))
+        rqa = retrieval_qa_example(qa_query, config.seed)
         if rqa is not None:
-            pools["retrieval_qa"].setdefault(query.source, []).append(rqa)
+            pools["retrieval_qa"].setdefault(qa_query.source, []).append(rqa)
     chosen: list[BlendExample] = []
     for task in TASKS:
         if targets[task] == 0:

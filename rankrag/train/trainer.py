@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -172,7 +172,7 @@ class ExampleEncoder:
 
     def _cut(self, passages: Sequence[str]) -> list[str]:
         encoded = self.tokenizer(list(passages), add_special_tokens=False)["input_ids"]
-        return [self.tokenizer.decode(ids[: self.max_context_tokens]) for ids in encoded]
+        return [cast(str, self.tokenizer.decode(ids[: self.max_context_tokens])) for ids in encoded]
 
     def prompt(self, example: BlendExample) -> list[int] | None:
         """The prompt ids, or None when the answer was cut out of the (truncated) passages."""
