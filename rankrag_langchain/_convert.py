@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from langchain_core.documents import Document
@@ -83,19 +82,6 @@ def check_documents(documents: Any) -> list[Document]:
         if not isinstance(document, Document):
             raise TypeError(f"documents[{index}] must be a langchain_core Document, got {type(document).__name__}")
     return items
-
-
-def with_positions(ranked: Sequence[ScoredPassage], positions: Sequence[int], total: int) -> list[ScoredPassage]:
-    """Rankings of a subset of the documents (``positions``) mapped back to input positions; the
-    documents left out (no text) follow with score 0, in input order."""
-    mapped = [replace(p, index=positions[p.index]) for p in ranked]
-    scored = set(positions)
-    mapped += [
-        ScoredPassage(text="", score=0.0, index=i, metadata={"llm_score": 0.0})
-        for i in range(total)
-        if i not in scored
-    ]
-    return mapped
 
 
 def _is_number(value: Any) -> bool:

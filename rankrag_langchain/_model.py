@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rankrag.model.rankrag_model import RankRAGModel
+from rankrag.model.resolve import merge_model_names, resolve_model
 
 
 def _is_name(value: Any) -> bool:
@@ -45,37 +46,22 @@ class RankRAGModelFields(BaseModel):
         if not isinstance(values, dict):
             return values
         values = dict(values)
-        names = {"source": values.pop("source", None)}
-        if _is_name(values.get("model")):
-            names["model"] = values.pop("model")
-        if "model_name" in values and values["model_name"] is not None:
-            names["model_name"] = values["model_name"]
-        given = {key: os.fspath(name) for key, name in names.items() if name is not None}
-        if len(set(given.values())) > 1:
-            raise ValueError(f"{' and '.join(sorted(given))} name different models; pass the model name once")
-        if given:
-            values["model_name"] = next(iter(given.values()))
+        name = merge_model_names(
+            source=values.pop("source", None),
+            model=values.pop("model") if _is_name(values.get("model")) else None,
+            model_name=values.get("model_name"),
+        )
+        if name is not None:
+            values["model_name"] = name
         if isinstance(values.get("adapter"), os.PathLike):
             values["adapter"] = os.fspath(values["adapter"])
         return values
 
     @model_validator(mode="after")
     def _resolve_model(self) -> RankRAGModelFields:
-        if self.model is not None:
-            conflicting = sorted(set(_LOAD_FIELDS) & self.model_fields_set)
-            if conflicting:
-                raise ValueError(
-                    f"got a loaded model and load options {conflicting}; pass either model= or the load options"
-                )
-            return self
-        self.model = RankRAGModel.load(
-            self.model_name,
-            dtype=self.dtype,
-            quantization=self.quantization,
-            device=self.device,
-            adapter=self.adapter,
-            trust_remote_code=self.trust_remote_code,
-        )
+        given = self.model is not None
+        fields = sorted(set(_LOAD_FIELDS) & self.model_fields_set) if given else list(_LOAD_FIELDS)
+        self.model = resolve_model(self.model, **{field: getattr(self, field) for field in fields})
         return self
 
     @property

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManager, CallbackManager, Callbacks
@@ -11,27 +10,12 @@ from langchain_core.documents import Document
 from langchain_core.documents.compressor import BaseDocumentCompressor
 from pydantic import ConfigDict, Field
 
-from rankrag.model.results import ScoredPassage
+from rankrag.model.selection import Selection, aselect, select
 from rankrag.model.validation import check_query
-from rankrag_langchain._convert import check_documents, first_stage_scores, scored_document, with_positions
+from rankrag_langchain._convert import check_documents, first_stage_scores, scored_document
 from rankrag_langchain._model import RankRAGModelFields
 
 RUN_NAME = "RankRAGReranker"
-
-
-@dataclass(frozen=True)
-class _Request:
-    """What goes to the core: the documents that have text, their input positions, their retrieval scores."""
-
-    texts: list[str]
-    positions: list[int]
-    first_stage_scores: list[float] | None
-
-    @classmethod
-    def of(cls, documents: Sequence[Document], score_key: str | None) -> _Request:
-        positions = [i for i, document in enumerate(documents) if (document.page_content or "").strip()]
-        scores = first_stage_scores([documents[i] for i in positions], score_key)
-        return cls([documents[i].page_content for i in positions], positions, scores)
 
 
 class RankRAGReranker(RankRAGModelFields, BaseDocumentCompressor):
@@ -62,20 +46,27 @@ class RankRAGReranker(RankRAGModelFields, BaseDocumentCompressor):
     """Metadata key of the retriever's score (higher is better). None looks for "score",
     "relevance_score" or "similarity_score" on every document and uses the input order otherwise."""
 
-    def _rerank_kwargs(self, request: _Request) -> dict[str, Any]:
-        return {"batch_size": self.batch_size, "first_stage_scores": request.first_stage_scores, "alpha": self.alpha}
+    def _selection_kwargs(self, documents: Sequence[Document]) -> dict[str, Any]:
+        """What the core's :func:`select` needs besides the model and query; blank documents are not scored."""
+        with_text = [i for i, document in enumerate(documents) if (document.page_content or "").strip()]
+        scores = first_stage_scores([documents[i] for i in with_text], self.score_key)
+        per_document: list[float | None] | None = None
+        if scores is not None:
+            per_document = [None] * len(documents)
+            for i, score in zip(with_text, scores):
+                per_document[i] = score
+        return {
+            "top_n": self.top_n, "score_threshold": self.score_threshold, "first_stage_scores": per_document,
+            "alpha": self.alpha, "batch_size": self.batch_size,
+        }
 
-    def _results(
-        self, documents: Sequence[Document], request: _Request, ranked: Sequence[ScoredPassage]
-    ) -> tuple[list[Document], dict[str, Any]]:
+    @staticmethod
+    def _results(documents: Sequence[Document], selection: Selection) -> tuple[list[Document], dict[str, Any]]:
         """The kept documents (scored copies), and the trace output listing every document's scores."""
-        ranking = with_positions(ranked, request.positions, len(documents))
-        kept = [p for p in ranking if self.score_threshold is None or p.score >= self.score_threshold]
-        kept = kept[: self.top_n] if self.top_n is not None else kept
-        kept_documents = [scored_document(documents[p.index], p) for p in kept]
+        kept_documents = [scored_document(documents[p.index], p) for p in selection.kept]
         scores = [
             {"retrieval_rank": p.index, "relevance_score": p.score, "llm_score": p.metadata["llm_score"]}
-            for p in ranking
+            for p in selection.ranking
         ]
         return kept_documents, {"documents": kept_documents, "scores": scores}
 
@@ -94,13 +85,9 @@ class RankRAGReranker(RankRAGModelFields, BaseDocumentCompressor):
             None, {"query": query, "documents": items}, name=RUN_NAME
         )
         try:
-            request = _Request.of(items, self.score_key)
-            ranked = (
-                self.rankrag_model.rerank(query, request.texts, **self._rerank_kwargs(request))
-                if request.texts
-                else []
-            )
-            kept, trace = self._results(items, request, ranked)
+            texts = [document.page_content or "" for document in items]
+            selection = select(self.rankrag_model, query, texts, **self._selection_kwargs(items))
+            kept, trace = self._results(items, selection)
         except BaseException as error:
             run.on_chain_error(error)
             raise
@@ -122,13 +109,9 @@ class RankRAGReranker(RankRAGModelFields, BaseDocumentCompressor):
             None, {"query": query, "documents": items}, name=RUN_NAME
         )
         try:
-            request = _Request.of(items, self.score_key)
-            ranked = (
-                await self.rankrag_model.arerank(query, request.texts, **self._rerank_kwargs(request))
-                if request.texts
-                else []
-            )
-            kept, trace = self._results(items, request, ranked)
+            texts = [document.page_content or "" for document in items]
+            selection = await aselect(self.rankrag_model, query, texts, **self._selection_kwargs(items))
+            kept, trace = self._results(items, selection)
         except BaseException as error:
             await run.on_chain_error(error)
             raise

@@ -9,7 +9,7 @@ from typing import Any
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse, MessageRole
 from llama_index.core.schema import MetadataMode, NodeWithScore
 
-from rankrag import Generation, RankRAGModel, ScoredPassage
+from rankrag import Generation, RankRAGModel
 
 RETRIEVAL_SCORE_KEY = "retrieval_score"
 LLM_SCORE_KEY = "llm_score"
@@ -27,18 +27,9 @@ def load_options(
     trust_remote_code: bool = False,
     model_name: str | None = None,
 ) -> dict[str, Any]:
-    """The :meth:`RankRAGModel.load` options a caller actually set (None / "default" / False mean "not set").
-
-    ``model_name`` is accepted as another spelling of ``source`` (as in the LangChain components).
-    """
-    if source is not None and model_name is not None and os.fspath(source) != model_name:
-        raise ValueError("source and model_name name different models; pass the model name once")
-    named = {
-        "source": source if source is not None else model_name,
-        "quantization": quantization,
-        "dtype": dtype,
-        "device": device,
-    }
+    """The :func:`rankrag.model.resolve.resolve_model` arguments a caller actually set (None / "default" /
+    False mean "not set"); ``model_name`` is another spelling of ``source``, as in the LangChain components."""
+    named = {"source": source, "model_name": model_name, "quantization": quantization, "dtype": dtype, "device": device}
     options: dict[str, Any] = {key: value for key, value in named.items() if value is not None}
     if adapter != "default":
         options["adapter"] = adapter
@@ -48,25 +39,10 @@ def load_options(
 
 
 def resolve_model(model: RankRAGModel | str | os.PathLike[str] | None, options: dict[str, Any]) -> RankRAGModel:
-    """The shared RankRAGModel: ``model`` itself when already loaded, else ``RankRAGModel.load(...)``.
+    """The shared RankRAGModel (see :func:`rankrag.model.resolve.resolve_model`)."""
+    from rankrag.model.resolve import resolve_model as resolve
 
-    ``model`` may be a RankRAGModel, a model name/path (the ``source`` of :meth:`RankRAGModel.load`) or
-    None (``options["source"]``, else the embedded default). Equal arguments give the same instance, also
-    across the LangChain and LlamaIndex components.
-    """
-    options = dict(options)
-    if isinstance(model, RankRAGModel):
-        if options:
-            raise ValueError(
-                f"got a loaded RankRAGModel together with load options {sorted(options)}; pass one or the other"
-            )
-        return model
-    if model is not None and not isinstance(model, (str, os.PathLike)):
-        raise TypeError(f"model must be a RankRAGModel, a model name or path, or None; got {type(model).__name__}")
-    if model is not None and "source" in options:
-        raise ValueError("pass the model name either as `model` or as `source`, not both")
-    source = model if model is not None else options.pop("source", None)
-    return RankRAGModel.load(source, **options)
+    return resolve(model, **options)
 
 
 # ----------------------------------------------------------------------------------------- nodes
@@ -100,16 +76,6 @@ def scored_node(original: NodeWithScore, score: float, llm_score: float) -> Node
 
 def _with_keys(keys: list[str]) -> list[str]:
     return [*keys, *(key for key in _SCORE_KEYS if key not in keys)]
-
-
-def nodes_from_ranking(
-    nodes: Sequence[NodeWithScore], ranked: Sequence[ScoredPassage], positions: Sequence[int]
-) -> list[NodeWithScore]:
-    """NodeWithScore copies in ranked order; ``positions[i]`` is the node index of ranked passage input ``i``."""
-    return [
-        scored_node(nodes[positions[item.index]], item.score, float(item.metadata.get(LLM_SCORE_KEY, item.score)))
-        for item in ranked
-    ]
 
 
 # ------------------------------------------------------------------------------------------- llm

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
@@ -14,21 +13,12 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-from rankrag import RankRAGModel, ScoredPassage
+from rankrag import RankRAGModel
+from rankrag.model.selection import Selection, aselect, select
 from rankrag.model.validation import check_query
 from rankrag_llamaindex import _convert
 
 dispatcher = get_dispatcher(__name__)
-
-
-@dataclass(frozen=True)
-class _Request:
-    """What goes to the core: the query, the texts of the nodes that have text, and their positions."""
-
-    query: str
-    texts: list[str]
-    positions: list[int]
-    first_stage_scores: list[float] | None
 
 
 class RankRAGReranker(BaseNodePostprocessor):
@@ -92,15 +82,14 @@ class RankRAGReranker(BaseNodePostprocessor):
     def _postprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        request = self._request(nodes, query_bundle)
+        query, texts = self._request(nodes, query_bundle)
         if not nodes:
             return []
         self._start_event(nodes, query_bundle)
         with self.callback_manager.event(
-            CBEventType.RERANKING, payload=self._callback_payload(nodes, request.query)
+            CBEventType.RERANKING, payload=self._callback_payload(nodes, query)
         ) as event:
-            ranked = self._model.rerank(request.query, request.texts, **self._rerank_options(request))
-            result = self._result(nodes, request, ranked)
+            result = self._result(nodes, select(self._model, query, texts, **self._selection_options(nodes)))
             event.on_end(payload={EventPayload.NODES: result})
         dispatcher.event(ReRankEndEvent(nodes=result))
         return result
@@ -109,45 +98,46 @@ class RankRAGReranker(BaseNodePostprocessor):
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        request = self._request(nodes, query_bundle)
+        query, texts = self._request(nodes, query_bundle)
         if not nodes:
             return []
         self._start_event(nodes, query_bundle)
         with self.callback_manager.event(
-            CBEventType.RERANKING, payload=self._callback_payload(nodes, request.query)
+            CBEventType.RERANKING, payload=self._callback_payload(nodes, query)
         ) as event:
-            ranked = await self._model.arerank(request.query, request.texts, **self._rerank_options(request))
-            result = self._result(nodes, request, ranked)
+            selection = await aselect(self._model, query, texts, **self._selection_options(nodes))
+            result = self._result(nodes, selection)
             event.on_end(payload={EventPayload.NODES: result})
         dispatcher.event(ReRankEndEvent(nodes=result))
         return result
 
     # ------------------------------------------------------------------------ helpers
-    def _request(self, nodes: Sequence[NodeWithScore], query_bundle: QueryBundle | None) -> _Request:
+    def _request(self, nodes: Sequence[NodeWithScore], query_bundle: QueryBundle | None) -> tuple[str, list[str]]:
+        """The query and one text per node ("" for a node without content, which is not scored)."""
         query = _query_string(query_bundle)
         if isinstance(nodes, (str, NodeWithScore)) or not isinstance(nodes, Sequence):
             raise TypeError(f"nodes must be a list of NodeWithScore, got {type(nodes).__name__}")
         for index, node in enumerate(nodes):
             if not isinstance(node, NodeWithScore):
                 raise TypeError(f"nodes[{index}] must be a NodeWithScore, got {type(node).__name__}")
-        positions = [i for i, node in enumerate(nodes) if node.node.get_content(MetadataMode.NONE).strip()]
-        texts = [_convert.node_text(nodes[i], self.metadata_mode) for i in positions]
-        scores = _convert.first_stage_scores(nodes)
-        first_stage = [scores[i] for i in positions] if scores is not None else None
-        return _Request(query=query, texts=texts, positions=positions, first_stage_scores=first_stage)
+        texts = [
+            _convert.node_text(node, self.metadata_mode) if node.node.get_content(MetadataMode.NONE).strip() else ""
+            for node in nodes
+        ]
+        return query, texts
 
-    def _rerank_options(self, request: _Request) -> dict[str, Any]:
-        return {"batch_size": self.batch_size, "first_stage_scores": request.first_stage_scores, "alpha": self.alpha}
+    def _selection_options(self, nodes: Sequence[NodeWithScore]) -> dict[str, Any]:
+        return {
+            "top_n": self.top_n, "score_threshold": self.score_threshold, "alpha": self.alpha,
+            "first_stage_scores": _convert.first_stage_scores(nodes), "batch_size": self.batch_size,
+        }
 
-    def _result(
-        self, nodes: Sequence[NodeWithScore], request: _Request, ranked: Sequence[ScoredPassage]
-    ) -> list[NodeWithScore]:
-        scored = _convert.nodes_from_ranking(nodes, ranked, request.positions)
-        kept = set(request.positions)
-        scored += [_convert.scored_node(node, 0.0, 0.0) for i, node in enumerate(nodes) if i not in kept]
-        if self.score_threshold is not None:
-            scored = [node for node in scored if (node.score or 0.0) >= self.score_threshold]
-        return scored[: self.top_n]
+    @staticmethod
+    def _result(nodes: Sequence[NodeWithScore], selection: Selection) -> list[NodeWithScore]:
+        return [
+            _convert.scored_node(nodes[p.index], p.score, float(p.metadata.get(_convert.LLM_SCORE_KEY, p.score)))
+            for p in selection.kept
+        ]
 
     def _start_event(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None) -> None:
         dispatcher.event(

@@ -118,7 +118,7 @@ def test_shares_the_one_model(embedded_model) -> None:  # type: ignore[no-untype
     llm = RankRAGLLM(model=cross_encoder.model)
     assert cross_encoder.model is reranker.model is llm.model is embedded_model
     assert RankRAGCrossEncoder().model is embedded_model  # the same load spec gives the registry's instance
-    with pytest.raises(ValueError, match="pass either model= or the load options"):
+    with pytest.raises(ValueError, match="loaded RankRAGModel together with load options"):
         RankRAGCrossEncoder(model=embedded_model, dtype="float32")
     with pytest.raises(ValueError, match="batch_size"):
         RankRAGCrossEncoder(model=embedded_model, batch_size=0)

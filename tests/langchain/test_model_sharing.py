@@ -31,7 +31,7 @@ def test_a_loaded_model_is_shared_as_is(embedded_model) -> None:  # type: ignore
 
 
 def test_conflicting_model_arguments_are_errors(embedded_model) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ValueError, match="pass either model= or the load options"):
+    with pytest.raises(ValueError, match="loaded RankRAGModel together with load options"):
         RankRAGLLM(model=embedded_model, dtype="float32")
     with pytest.raises(ValueError, match="name different models"):
         RankRAGReranker(model="org/a", model_name="org/b")

@@ -20,8 +20,9 @@ def test_reranker_and_llm_built_from_one_name_share_one_model(embedded_model):
 
 def test_conflicting_model_arguments_are_a_clear_error(embedded_model):
     name = str(embedded_llm_path())
-    with pytest.raises(ValueError, match="not both"):
-        RankRAGReranker(name, source=name)
+    with pytest.raises(ValueError, match="different models"):
+        RankRAGReranker(name, source="another/model")
+    assert RankRAGReranker(name, source=name).model is RankRAGReranker(name).model  # one name, said twice
     with pytest.raises(ValueError, match="different models"):
         RankRAGLLM(source=name, model_name="another/model")
     with pytest.raises(ValueError, match="loaded RankRAGModel together with load options"):
