@@ -47,8 +47,9 @@ def main() -> None:
     parser.add_argument("--models", default="tuned,zero_shot")
     parser.add_argument("--datasets", default="trec_dl_passage,scifact")
     parser.add_argument("--split", default="dev")
-    parser.add_argument("--top-n", type=int, default=100)
+    parser.add_argument("--candidates", "--top-n", dest="candidates", type=int, default=100, help="first-stage candidates reranked per query")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--dtype", default="float32", help="float32 or bfloat16 (the answer rows stay float32)")
     parser.add_argument("--output", required=True, type=Path)
     args = parser.parse_args()
 
@@ -63,19 +64,19 @@ def main() -> None:
     adapters = {"tuned": args.adapter, "zero_shot": None}
     report: dict[str, object] = {
         "benchmark": "dev_eval", "command": " ".join([sys.executable, *sys.argv]), "machine": machine(),
-        "date": time.strftime("%Y-%m-%d"), "split": args.split, "top_n": args.top_n, "results": {},
+        "date": time.strftime("%Y-%m-%d"), "split": args.split, "candidates": args.candidates, "dtype": args.dtype, "results": {},
     }
     results: dict[str, object] = report["results"]  # type: ignore[assignment]  # filled below
     args.output.parent.mkdir(parents=True, exist_ok=True)
     for label in args.models.split(","):
-        model = RankRAGModel.load(adapter=adapters[label], device="cpu")
+        model = RankRAGModel.load(adapter=adapters[label], device="cpu", dtype=args.dtype)
         calibration = model.calibration
         for name in args.datasets.split(","):
             data = load_rerank_dataset(args.data_dir, name, split=args.split, limit=args.limit)
             started = time.monotonic()
             scored: dict[str, dict[str, list[Any]]] = {}
             for query in data.queries:
-                candidates = query.candidates[: args.top_n]
+                candidates = query.candidates[: args.candidates]
                 llm = model.score(query.query, [c.text for c in candidates])
                 scored[query.qid] = {"pids": [c.pid for c in candidates], "llm": llm,
                                      "bm25": [c.first_stage_score for c in candidates]}
@@ -102,8 +103,8 @@ def main() -> None:
                 "passages_per_second": round(sum(len(s["pids"]) for s in scored.values()) / seconds, 2),
                 "systems": systems, "scores": scored,
             }
-            summary = {k: round(v["ndcg@10"], 4) for k, v in systems.items()
-                       if k in ("first_stage", "llm", "fused_scores@0.50", "fused_order@0.50")}
+            shown = ("first_stage", "llm", f"fused_scores@{model.default_alpha:.2f}", f"fused_order@{model.default_alpha:.2f}")
+            summary = {k: round(v["ndcg@10"], 4) for k, v in systems.items() if k in shown}
             print(label, name, f"{seconds:.0f}s", summary, flush=True)
             args.output.write_text(json.dumps(report, indent=1))
 

@@ -17,7 +17,7 @@ def calibrate_command(
     model: str | None = typer.Option(None, "--model", help=MODEL_HELP),
     adapter: str = typer.Option("default", "--adapter", help=ADAPTER_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
-    top_n: int = typer.Option(100, "--top-n", help="Rerank the first-stage top N candidates of each query."),
+    candidates: int = typer.Option(100, "--candidates", "--top-n", help="First-stage candidates reranked per query (the paper's N; --top-n is the old name)."),
     step: float = typer.Option(0.05, "--step", help="Grid step for alpha between 0 and 1."),
     limit: int | None = typer.Option(None, "--limit", help="Use only the first N calib queries of each set."),
     output: Path | None = typer.Option(
@@ -36,10 +36,10 @@ def calibrate_command(
 
         names = [name.strip() for value in dataset for name in value.split(",") if name.strip()]
         check_limit(limit)
-        if top_n < 1:
-            raise ValueError(f"--top-n must be a positive integer, got {top_n}")
+        if candidates < 1:
+            raise ValueError(f"--candidates must be a positive integer, got {candidates}")
         loaded = load_model(model, adapter, device)
-        record = calibrate(loaded, data_dir, names, limit=limit, top_n=top_n, step=step, progress=progress)
+        record = calibrate(loaded, data_dir, names, limit=limit, candidates=candidates, step=step, progress=progress)
         written = store_calibration(loaded, record, output)
         typer.echo(_table(record))
         typer.echo(

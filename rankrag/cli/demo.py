@@ -41,9 +41,9 @@ def _index_and_ask(question: str, db: Path) -> None:
         f"{report.files_written} file(s) indexed, {report.files_unchanged} unchanged; "
         f"the collection holds {total} chunks.\n"
     )
-    print(f'$ rankrag ask "{question}" --db {db} --top-n 8 --top-k 3\n')
+    print(f'$ rankrag ask "{question}" --db {db} --candidates 8 --top-k 3\n')
     sys.stdout.flush()
-    run_ask(question, db=db, top_n=8, top_k=3, max_new_tokens=64)
+    run_ask(question, db=db, candidates=8, top_k=3, max_new_tokens=64)
 
 
 if __name__ == "__main__":

@@ -152,25 +152,25 @@ class UsedPassage:
 
 
 def retrieve_and_rerank(
-    model: RankRAGModel, documents: DocumentStore, question: str, *, top_n: int, top_k: int, alpha: float | None = None
+    model: RankRAGModel, documents: DocumentStore, question: str, *, candidates: int, top_k: int, alpha: float | None = None
 ) -> list[UsedPassage]:
-    """Top-``top_n`` chunks from Chroma, reranked by RankRAG (fused with the retrieval similarity), best ``top_k``."""
-    found: list[Retrieved] = documents.search(question, top_n)
+    """Top-``candidates`` chunks from Chroma, reranked by RankRAG (fused with the retrieval similarity), best ``top_k``."""
+    found: list[Retrieved] = documents.search(question, candidates)
     ranked = model.rerank(
         question, [r.text for r in found], top_k=top_k, first_stage_scores=[r.similarity for r in found], alpha=alpha
     )
     return [UsedPassage(p.text, found[p.index].source, p.score, found[p.index].similarity) for p in ranked]
 
 
-def _check_ask_options(question: str, top_n: int, top_k: int, max_new_tokens: int, alpha: float | None) -> None:
+def _check_ask_options(question: str, candidates: int, top_k: int, max_new_tokens: int, alpha: float | None) -> None:
     from rankrag.model.validation import check_positive, check_query
 
     check_query(question, "question")
-    check_positive(top_n, "--top-n")
+    check_positive(candidates, "--candidates")
     check_positive(top_k, "--top-k")
     check_positive(max_new_tokens, "--max-new-tokens")
-    if top_k > top_n:
-        raise ValueError(f"--top-k ({top_k}) cannot be larger than --top-n ({top_n})")
+    if top_k > candidates:
+        raise ValueError(f"--top-k ({top_k}) cannot be larger than --candidates ({candidates})")
     if alpha is not None and not 0.0 <= alpha <= 1.0:
         raise ValueError(f"--alpha must be between 0 (retriever only) and 1 (LLM only), got {alpha}")
 
@@ -181,7 +181,7 @@ def run_ask(
     db: Path | None = None,
     chroma_url: str | None = None,
     collection: str = "rankrag",
-    top_n: int = 20,
+    candidates: int = 20,
     top_k: int = 5,
     model: str | None = None,
     adapter: str | None = "default",
@@ -190,7 +190,7 @@ def run_ask(
     as_json: bool = False,
 ) -> None:
     """Answer ``question`` from the index, streaming to stdout (or printing one JSON object)."""
-    _check_ask_options(question, top_n, top_k, max_new_tokens, alpha)
+    _check_ask_options(question, candidates, top_k, max_new_tokens, alpha)
     from rankrag.index import store
     from rankrag.model.rankrag_model import RankRAGModel
 
@@ -198,7 +198,7 @@ def run_ask(
     client = store.connect(db, chroma_url, create=False)
     documents = store.open_for_reading(client, collection)
     llm = RankRAGModel.load(model, adapter=adapter)
-    used = retrieve_and_rerank(llm, documents, question, top_n=top_n, top_k=top_k, alpha=alpha)
+    used = retrieve_and_rerank(llm, documents, question, candidates=candidates, top_k=top_k, alpha=alpha)
     contexts = [p.text for p in used]
     if as_json:
         answer = llm.generate(question, contexts, max_new_tokens=max_new_tokens)
@@ -229,7 +229,7 @@ def ask_command(
     db: Path | None = typer.Option(None, "--db", help="Directory of the local Chroma database."),
     chroma_url: str | None = typer.Option(None, "--chroma-url", help=URL_HELP),
     collection: str = typer.Option("rankrag", "--collection", help=COLLECTION_HELP),
-    top_n: int = typer.Option(20, "--top-n", help="Chunks retrieved from Chroma and reranked."),
+    candidates: int = typer.Option(20, "--candidates", "--top-n", help="Chunks retrieved from Chroma and reranked (the paper's N; --top-n is the old name)."),
     top_k: int = typer.Option(5, "--top-k", help="Best reranked chunks the answer is generated from."),
     model: str | None = typer.Option(None, "--model", help="Hugging Face id, directory or .gguf (default: the embedded SmolLM2)."),
     adapter: str = typer.Option("default", "--adapter", help="LoRA adapter directory or id, 'default' or 'none'."),
@@ -240,7 +240,7 @@ def ask_command(
     """Retrieve from the index, rerank with RankRAG, and answer from the best passages."""
     with command_errors():
         run_ask(
-            question, db=db, chroma_url=chroma_url, collection=collection, top_n=top_n, top_k=top_k, model=model,
+            question, db=db, chroma_url=chroma_url, collection=collection, candidates=candidates, top_k=top_k, model=model,
             adapter=adapter, alpha=alpha, max_new_tokens=max_new_tokens, as_json=as_json,
         )
 

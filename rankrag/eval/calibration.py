@@ -59,7 +59,7 @@ def fused_order(llm_scores: Sequence[float], first_stage: Sequence[float], alpha
 
 
 def score_queries(
-    model: RankRAGModel, datasets: Sequence[RerankDataset], *, top_n: int = 100, progress: bool = True
+    model: RankRAGModel, datasets: Sequence[RerankDataset], *, candidates: int = 100, progress: bool = True
 ) -> list[ScoredQuery]:
     """LLM scores for every candidate (one pass per query) plus the normalised first-stage scores."""
     from tqdm.auto import tqdm
@@ -67,15 +67,15 @@ def score_queries(
     work = [(data.name, query) for data in datasets for query in data.queries]
     scored = []
     for name, query in tqdm(work, desc="calibrate: scoring", unit="query", disable=not progress, dynamic_ncols=True):
-        candidates = query.candidates[:top_n]
+        reranked = query.candidates[:candidates]
         scored.append(
             ScoredQuery(
                 dataset=name,
                 qid=query.qid,
-                pids=[c.pid for c in candidates],
-                llm_scores=model.score(query.query, [c.text for c in candidates]),
+                pids=[c.pid for c in reranked],
+                llm_scores=model.score(query.query, [c.text for c in reranked]),
                 first_stage=fusion.normalized_first_stage(
-                    len(candidates), [c.first_stage_score for c in candidates]
+                    len(reranked), [c.first_stage_score for c in reranked]
                 ),
             )
         )
@@ -126,7 +126,7 @@ def calibrate(
     dataset_names: Sequence[str],
     *,
     limit: int | None = None,
-    top_n: int = 100,
+    candidates: int = 100,
     step: float = DEFAULT_STEP,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -139,7 +139,7 @@ def calibrate(
     empty = [data.name for data in datasets if not data.queries]
     if empty:
         raise ValueError(f"no {CALIBRATION_SPLIT!r} queries in {', '.join(empty)}")
-    scored = score_queries(model, datasets, top_n=top_n, progress=progress)
+    scored = score_queries(model, datasets, candidates=candidates, progress=progress)
     pooled, per_dataset = calibration_curve(scored, datasets, alphas)
     alpha = choose_alpha(pooled)
     adapter = model.spec.adapter if model.spec is not None else None
@@ -155,7 +155,7 @@ def calibrate(
         "datasets": names,
         "n_queries": {data.name: len(data.queries) for data in datasets},
         "split": CALIBRATION_SPLIT,
-        "top_n": top_n,
+        "candidates": candidates,
         "limit": limit,
         "rule": RULE,
         "model": model.name,

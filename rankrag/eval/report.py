@@ -43,7 +43,7 @@ def markdown_summary(report: dict[str, Any]) -> str:
         f"split `{report.get('split', 'all')}`",
         f"{report['n_questions']} questions, top-k {report['top_k']}"
         if qa
-        else f"{report['n_queries']} queries, top-n {report['top_n']}",
+        else f"{report['n_queries']} queries, {report['candidates']} candidates each",
     ]
     if report.get("alpha") is not None:
         settings.append(f"fusion alpha {report['alpha']:.2f} ({report.get('alpha_source', '')})")
@@ -91,7 +91,7 @@ def plot_recall(report: dict[str, Any], path: Path) -> None:
         axis.set_xticks(cutoffs)
         axis.set_xlabel("k")
         axis.set_ylabel("Recall@k")
-        axis.set_title(f"{report['dataset']}: {report['n_queries']} queries, reranking top-{report['top_n']}")
+        axis.set_title(f"{report['dataset']}: {report['n_queries']} queries, reranking the top {report['candidates']}")
     axis.set_ylim(0, 1)
     axis.grid(alpha=0.3)
     axis.legend()

@@ -1,6 +1,6 @@
 """Reranking evaluation: the first stage, RankRAG (LLM only and fused) and LlamaIndex's LLMRerank.
 
-Every system ranks the same first-stage top-n of each query; metrics come from :mod:`rankrag.eval.metrics`
+Every system ranks the same first-stage candidates (the top N) of each query; metrics come from :mod:`rankrag.eval.metrics`
 against the full qrels. ``rankrag`` and ``fused`` share one scoring pass per query: ``fused`` is
 ``model.rerank(..., first_stage_scores=BM25 scores, alpha=...)`` and ``rankrag`` orders the same
 passages by the LLM score alone (``metadata["llm_score"]``, exactly what ``alpha=1`` gives), so both
@@ -95,12 +95,12 @@ def run_rerank_systems(
     dataset: RerankDataset,
     systems: Sequence[str],
     *,
-    top_n: int = 100,
+    candidates: int = 100,
     alpha: float = 1.0,
     progress: bool = True,
     llm_rerank: BaselineReranker | None = None,
 ) -> RerankRun:
-    """Rank every query's first-stage top-``top_n`` with each system."""
+    """Rank every query's first-stage top-``candidates`` with each system."""
     needs_model = any(s != "first_stage" for s in systems)
     if needs_model and model is None:
         raise ValueError("a model is needed for systems other than first_stage")
@@ -108,7 +108,7 @@ def run_rerank_systems(
         llm_rerank = llm_rerank_system(model)  # type: ignore[arg-type]
     run = RerankRun()
     for query in _progress(dataset.queries, f"rerank {dataset.name}", progress):
-        query = RerankQuery(query.qid, query.query, query.candidates[:top_n])
+        query = RerankQuery(query.qid, query.query, query.candidates[:candidates])
         pids = [c.pid for c in query.candidates]
         if "first_stage" in systems:
             run.add("first_stage", query.qid, pids, 0.0)
@@ -149,17 +149,17 @@ def evaluate_rerank(
     dataset: RerankDataset,
     systems: Sequence[str],
     *,
-    top_n: int = 100,
+    candidates: int = 100,
     alpha: float | None = None,
     split: str | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Run and score the systems; returns the JSON report (``dataset, n_queries, top_n, model, systems``).
+    """Run and score the systems; returns the JSON report (``dataset, n_queries, candidates, model, systems``).
 
     ``alpha=None`` takes the model's calibrated fusion weight (0.25 when uncalibrated).
     """
-    if top_n < 1:
-        raise ValueError(f"top_n must be a positive integer, got {top_n}")
+    if candidates < 1:
+        raise ValueError(f"candidates must be a positive integer, got {candidates}")
     if not dataset.queries:
         raise ValueError(f"no queries in {dataset.name!r} for split {split or 'all'!r}")
     fused_alpha, alpha_source = resolve_alpha(model, alpha) if model is not None else (None, None)
@@ -168,7 +168,7 @@ def evaluate_rerank(
         model,
         dataset,
         systems,
-        top_n=top_n,
+        candidates=candidates,
         alpha=1.0 if fused_alpha is None else fused_alpha,
         progress=progress,
         llm_rerank=llm_rerank,
@@ -176,7 +176,7 @@ def evaluate_rerank(
     report: dict[str, Any] = {
         "dataset": dataset.name,
         "n_queries": len(dataset.queries),
-        "top_n": top_n,
+        "candidates": candidates,
         "model": model.name if model is not None else "none",
         "systems": rerank_summary(run, dataset, systems),
         "split": split or "all",

@@ -15,7 +15,7 @@ from rankrag.cli.demo import SAMPLE_CORPUS
 from rankrag.cli.index import run_ask
 
 QUESTION = "When did the world's first railway journey take place?"
-FAST = ("--top-n", 3, "--top-k", 2, "--max-new-tokens", 6)
+FAST = ("--candidates", 3, "--top-k", 2, "--max-new-tokens", 6)
 
 
 def test_index_warns_about_unreadable_files_and_reports(tmp_path: Path, invoke: Callable[..., Result]) -> None:
@@ -49,7 +49,7 @@ def test_index_warns_about_unreadable_files_and_reports(tmp_path: Path, invoke: 
         (("ask", "", "--db", "{tmp}/db"), "question is empty"),
         (("ask", "Why?", "--db", "{tmp}/nothing-here"), "no Chroma database at {tmp}/nothing-here"),
         (("ask", "Why?", "--db", "{tmp}/corrupt"), "cannot open the Chroma database"),
-        (("ask", "Why?", "--db", "{tmp}/db", "--top-k", "9", "--top-n", "3"), "--top-k (9) cannot be larger"),
+        (("ask", "Why?", "--db", "{tmp}/db", "--top-k", "9", "--top-n", "3"), "--top-k (9) cannot be larger than --candidates"),
         (("ask", "Why?", "--chroma-url", "ftp://somewhere"), "--chroma-url must look like http://HOST:PORT"),
     ],
 )
@@ -126,7 +126,7 @@ def test_ask_streams_the_answer_then_lists_passages(
     stdout = _RecordingStdout()
     monkeypatch.setattr(sys, "stdout", stdout)
 
-    run_ask(QUESTION, db=sample_db, top_n=2, top_k=1, max_new_tokens=8)
+    run_ask(QUESTION, db=sample_db, candidates=2, top_k=1, max_new_tokens=8)
 
     header = next(i for i, text in enumerate(stdout.writes) if "Passages used" in text)
     answer_pieces = [text for text in stdout.writes[:header] if text != "<flush>"]

@@ -39,8 +39,8 @@ def test_eval_rerank_end_to_end(base_model: Any, data_dir: Path, tmp_path: Path,
     )
     assert result.exit_code == 0, result.output
     report = json.loads(output.read_text(encoding="utf-8"))
-    assert {"dataset", "n_queries", "top_n", "model", "systems"} <= set(report)
-    assert (report["dataset"], report["n_queries"], report["top_n"]) == ("trec_dl_passage", 2, 3)
+    assert {"dataset", "n_queries", "candidates", "model", "systems"} <= set(report)
+    assert (report["dataset"], report["n_queries"], report["candidates"]) == ("trec_dl_passage", 2, 3)
     assert report["model"] == base_model.name
     assert set(report["systems"]) == {"first_stage", "rankrag", "fused", "llm_rerank"}
     for figures in report["systems"].values():
