@@ -81,11 +81,63 @@ def machine() -> dict[str, Any]:
     return info
 
 
+def commit() -> str | None:
+    """The checked-out commit (with ``+dirty`` when the tree has changes), or None outside a git clone."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
 def stamp(argv: Sequence[str]) -> dict[str, Any]:
     return {
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python " + " ".join(shlex.quote(a) for a in argv),
+        "commit": commit(),
     }
+
+
+def cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_has_bf16() -> bool:
+    """Native bfloat16 matrix instructions (AVX512-BF16 or AMX-BF16): where bfloat16 pays off on a CPU."""
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+
+
+def matmul_gflops(dtype: Any, device: Any, size: int = 2048, seconds: float = 1.5) -> float:
+    """Sustained rate of one large square matrix product, repeated for ``seconds``: the machine's practical
+    peak for the dense work a transformer forward pass is made of."""
+    import torch
+
+    a = torch.randn(size, size, dtype=dtype, device=device)
+    b = torch.randn(size, size, dtype=dtype, device=device)
+    for _ in range(2):
+        torch.mm(a, b)
+    synchronize(device)
+    runs, start = 0, time.perf_counter()
+    while True:
+        torch.mm(a, b)
+        runs += 1
+        if runs % 2 == 0:
+            synchronize(device)
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds:
+                return 2.0 * size**3 * runs / elapsed / 1e9
 
 
 def synchronize(device: Any) -> None:

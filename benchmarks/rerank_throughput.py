@@ -6,8 +6,11 @@
   bare     a batched forward of the decoder alone over the full prompts, keeping only the last hidden
            state, in the same length-sorted batches: the practical ceiling without prefix reuse.
 
-Also measured: the library with the prefix cache off, and with the question-first prompt (whose shared
-prefix includes the question). Methods run in rounds, rotated each round; pps come from each method's
+Also measured: the library with the prefix cache off, with the question-first prompt (whose shared
+prefix includes the question), and in bfloat16 (float32 answer rows) where the CPU has bfloat16 matrix
+instructions. The machine's own limit is measured in the same run: the sustained rate of a large float32
+(and bfloat16) matrix product, before and after the rounds; ``fraction_of_peak`` is the library's effective
+rate (the FLOPs of every full prompt it scores, per second) over that float32 rate. Methods run in rounds, rotated each round; pps come from each method's
 median time, ratios are the median of the per-round ratios (the CPU may be shared with other work).
 
     python benchmarks/rerank_throughput.py [--quick] [--json FILE]
@@ -66,7 +69,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--random-llama", choices=sorted(RANDOM_LLAMA_SHAPES), help="randomly initialised Llama of this shape (speed only)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="peak dense TFLOP/s for MFU (GPU default from its name)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["naive", "question_first", "uncached"], help="methods to leave out")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["naive", "question_first", "uncached", "bf16"], help="methods to leave out")
     args = parser.parse_args(argv)
     args.n_passages = args.n_passages or (20 if args.quick else 100)
     args.rounds = args.rounds or (1 if args.quick else 3)
@@ -149,6 +152,15 @@ def peak_tflops(args: argparse.Namespace) -> float | None:
     return next((peak for key, peak in GPU_PEAK_TFLOPS.items() if key in name), None)
 
 
+def bf16_variant(args: argparse.Namespace, handle: RankRAGModel, options: Any) -> RankRAGModel | None:
+    """The same model loaded in bfloat16, when the float32 run is on a CPU with bfloat16 instructions."""
+    if "bf16" in args.skip or handle.model.dtype != torch.float32 or str(handle.device) != "cpu":
+        return None
+    if not _common.cpu_has_bf16() or args.random_llama is not None or args.quantization is not None:
+        return None
+    return RankRAGModel.load(args.model, dtype="bfloat16", device="cpu").with_options(scoring_options=options)
+
+
 # --------------------------------------------------------------------------------------------- main
 def main(argv: Sequence[str]) -> dict[str, Any]:
     args = parse_args(argv)
@@ -176,6 +188,12 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
         methods["library_uncached"] = lambda texts, _ids: uncached.score(query, texts)
     if "question_first" not in args.skip:
         methods["library_question_first"] = lambda texts, _ids: question_first.score(query, texts)
+    bf16_handle = bf16_variant(args, handle, options)
+    if bf16_handle is not None:
+        methods["library_bf16"] = lambda texts, _ids: bf16_handle.score(query, texts)
+
+    peak_dtypes = {"float32": torch.float32, **({"bfloat16": torch.bfloat16} if bf16_handle is not None else {})}
+    peaks_before = {name: _common.matmul_gflops(dtype, device) for name, dtype in peak_dtypes.items()}
 
     encoded = handle.encode_ranking(query, passages)
     for run in methods.values():  # warm-up: kernels, allocator, first-call caches
@@ -193,6 +211,9 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
             cpu_times[name].append(cpu_seconds)
             print(f"round {round_number + 1}/{args.rounds} {name}: {seconds:.2f} s "
                   f"({len(passages) / seconds:.2f} passages/s)", file=sys.stderr, flush=True)
+
+    peaks_after = {name: _common.matmul_gflops(dtype, device) for name, dtype in peak_dtypes.items()}
+    matmul_peak = {name: max(peaks_before[name], peaks_after[name]) for name in peak_dtypes}
 
     def pps(name: str) -> float | None:
         return round(len(passages) / _common.median(times[name]), 3) if name in times else None
@@ -257,6 +278,29 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
                 "library_question_first": qf_flops}
     result["tflop_per_query"] = {"full_prompts": round(full_flops / 1e12, 4), "prefix_cache": round(cached_flops / 1e12, 4),
                                  "prefix_cache_question_first": round(qf_flops / 1e12, 4)}
+    effective = {name: full_flops / _common.median(times[name]) / 1e9 for name in times if name != "naive"}
+    result.update({
+        "matmul_peak_gflops": round(matmul_peak["float32"], 1),
+        "library_gflops": round(effective["library"], 1),
+        "fraction_of_peak": round(effective["library"] / matmul_peak["float32"], 3),
+        "bf16_library_pps": pps("library_bf16"),
+        "bf16_speedup": ratio("library_bf16", "library"),
+        # beyond the required keys
+        "library_gflops_note": "FLOPs of every full prompt scored (2 x non-embedding weights x tokens, plus causal "
+                               "attention) per second; the prefix cache computes fewer, so this can exceed the peak",
+        "library_computed_gflops": round(cached_flops / _common.median(times["library"]) / 1e9, 1),
+        "bare_forward_gflops": round(effective["bare_forward"], 1),
+        "bare_forward_fraction_of_peak": round(effective["bare_forward"] / matmul_peak["float32"], 3),
+        "matmul_gflops_before_after": {name: [round(peaks_before[name], 1), round(peaks_after[name], 1)]
+                                       for name in peak_dtypes},
+        "bf16_matmul_peak_gflops": round(matmul_peak["bfloat16"], 1) if "bfloat16" in matmul_peak else None,
+        "bf16_library_gflops": round(effective["library_bf16"], 1) if "library_bf16" in effective else None,
+        "bf16_fraction_of_bf16_peak": round(effective["library_bf16"] / matmul_peak["bfloat16"], 3)
+        if "library_bf16" in effective else None,
+        "bf16_max_abs_diff_vs_float32": round(max(abs(a - b) for a, b in zip(library_scores, outputs["library_bf16"])), 6)
+        if "library_bf16" in outputs else None,
+        "cpu_has_bf16": _common.cpu_has_bf16(),
+    })
     if peak:
         # model FLOPs actually computed (prefix once + tails for the cached paths) / time / peak
         result["peak_tflops"] = peak

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import default_data_dir, machine  # noqa: E402
+from _common import default_data_dir, machine, stamp  # noqa: E402
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6, help="timed optimizer steps per configuration")
     parser.add_argument("--warmup-steps", type=int, default=1, help="untimed steps first (allocator, kernels)")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--top-layers", type=int, default=16)
+    parser.add_argument("--top-layers", default="10", help="LoRA depth(s) of the *_top configurations, e.g. 16,10")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--configs", default="float32_all_layers,bf16_all_layers,float32_top,bf16_top")
     parser.add_argument("--output", type=Path, default=None)
@@ -52,17 +52,17 @@ def main() -> None:
     data_dir = args.data_dir or default_data_dir()
     examples = build_blend(data_dir, BlendConfig(size=2000))
     rows_needed = (args.steps + args.warmup_steps + 1) * args.batch_size
-    configs = {
-        "float32_all_layers": ("float32", None),
-        "bf16_all_layers": ("bfloat16", None),
-        "float32_top": ("float32", args.top_layers),
-        "bf16_top": ("bfloat16", args.top_layers),
-    }
+    depths = [int(depth) for depth in str(args.top_layers).split(",")]
+    configs: dict[str, tuple[str, int | None]] = {"float32_all_layers": ("float32", None), "bf16_all_layers": ("bfloat16", None)}
+    for depth in depths:
+        configs[f"float32_top_{depth}"] = ("float32", depth)
+        configs[f"bf16_top_{depth}"] = ("bfloat16", depth)
+    chosen = [f"{name}_{depth}" if name.endswith("_top") else name for name in args.configs.split(",")
+              for depth in (depths if name.endswith("_top") else [None])]
     results: dict[str, dict[str, float]] = {}
     rows = None
-    for name in args.configs.split(","):
-        precision, layers = configs[name]
-        label = name.replace("_top", f"_top_{args.top_layers}")
+    for label in chosen:
+        precision, layers = configs[label]
         with tempfile.TemporaryDirectory() as scratch:
             config = TrainConfig(blend="-", output=scratch, lora_layers=layers, precision=precision)
             torch.manual_seed(0)
@@ -100,6 +100,7 @@ def main() -> None:
         "benchmark": "training_throughput",
         "command": " ".join([sys.executable, *sys.argv]),
         "machine": machine(),
+        **stamp(["benchmarks/training_throughput.py", *sys.argv[1:]]),
         "steps": args.steps,
         "batch_size": args.batch_size,
         "mean_tokens_per_example": round(mean_tokens, 1),
