@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from rankrag.cli.eval import ADAPTER_HELP, DATA_DIR_HELP, MODEL_HELP, check_limit, command_errors, load_model
+from rankrag.cli.common import ADAPTER_HELP, DATA_DIR_HELP, MODEL_HELP, check_limit, command_errors, load_model
 
 
 def calibrate_command(

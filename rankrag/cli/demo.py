@@ -12,7 +12,8 @@ from pathlib import Path
 
 import typer
 
-from rankrag.cli.index import command_errors, run_ask, run_index
+from rankrag.cli.common import command_errors
+from rankrag.cli.index import run_ask, run_index
 
 SAMPLE_CORPUS = Path(__file__).parent.parent / "sample_corpus" / "articles"
 QUESTION = "Who built the first full-scale working railway steam locomotive?"

@@ -5,53 +5,22 @@ Heavy libraries load inside the commands, so `--help` and input errors stay fast
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
-if TYPE_CHECKING:
-    from rankrag.model.rankrag_model import RankRAGModel
+from rankrag.cli.common import (
+    ADAPTER_HELP,
+    DATA_DIR_HELP,
+    LIMIT_HELP,
+    MODEL_HELP,
+    SPLIT_HELP,
+    check_limit,
+    command_errors,
+    load_model,
+)
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
-
-DATA_DIR_HELP = "Evaluation data directory (the shared-data layout); default: $RANKRAG_DATA_DIR."
-SPLIT_HELP = "Which queries: dev (reported figures), calib, train or all."
-MODEL_HELP = "Model: a Hugging Face id, a local directory or a .gguf file; default: the embedded SmolLM2."
-ADAPTER_HELP = "LoRA adapter: 'default' (the shipped one, if any), 'none', or a directory."
-LIMIT_HELP = "Use only the first N queries/questions of the split (by id), for quick runs."
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
-
-
-@contextlib.contextmanager
-def command_errors() -> Iterator[None]:
-    """Any failure becomes one line on stderr and a non-zero exit (2 for bad input), never a traceback.
-
-    Set RANKRAG_DEBUG=1 to see the traceback instead.
-    """
-    from rankrag.errors import RankRAGError
-
-    try:
-        yield
-    except (typer.Exit, typer.Abort, SystemExit):
-        raise
-    except KeyboardInterrupt:
-        typer.echo("rankrag: interrupted", err=True)
-        raise typer.Exit(130) from None
-    except Exception as error:
-        if os.environ.get("RANKRAG_DEBUG"):
-            raise
-        known = isinstance(error, (RankRAGError, ValueError, TypeError, OSError, ImportError))
-        prefix = "error" if known else f"unexpected error ({type(error).__name__})"
-        typer.echo(f"rankrag: {prefix}: {_one_line(error)}", err=True)
-        raise typer.Exit(2 if isinstance(error, (ValueError, TypeError)) else 1) from None
-
 
 def split_option(split: str) -> str | None:
     """``all`` -> None (every query), else the split name (checked by the data readers)."""
@@ -62,22 +31,6 @@ def split_option(split: str) -> str | None:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)} or all")
     return split
-
-
-def check_limit(limit: int | None) -> None:
-    if limit is not None and limit < 1:
-        raise ValueError(f"--limit must be a positive integer, got {limit}")
-
-
-def load_model(model: str | None, adapter: str, device: str) -> RankRAGModel:
-    """Load the model quietly (no weight-loading bars from transformers)."""
-    from transformers.utils import logging as transformers_logging
-
-    from rankrag.model.rankrag_model import RankRAGModel
-
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-    return RankRAGModel.load(model, adapter=None if adapter == "none" else adapter, device=device)
 
 
 def _announce(paths: list[Path], summary: str) -> None:

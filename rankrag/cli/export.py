@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from rankrag.cli.eval import ADAPTER_HELP, MODEL_HELP, command_errors, load_model
+from rankrag.cli.common import ADAPTER_HELP, MODEL_HELP, command_errors, load_model
 
 
 def export_command(

@@ -6,16 +6,15 @@ Heavy libraries (chromadb, sentence-transformers, torch) are imported inside the
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+
+from rankrag.cli.common import command_errors
 
 if TYPE_CHECKING:
     from rankrag.index.ingest import IndexReport, SkippedFile
@@ -25,35 +24,6 @@ if TYPE_CHECKING:
 DB_HELP = "Directory of the local Chroma database (created by `index` if missing)."
 URL_HELP = "Use the Chroma server at http://HOST:PORT instead of a local directory."
 COLLECTION_HELP = "Collection inside the database."
-
-
-# ------------------------------------------------------------------------------------------ errors
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
-
-
-@contextlib.contextmanager
-def command_errors() -> Iterator[None]:
-    """Turn any failure into one line on stderr and exit status 1 (2 for bad input), never a traceback.
-
-    Set RANKRAG_DEBUG=1 to see the traceback instead.
-    """
-    from rankrag.errors import RankRAGError
-
-    try:
-        yield
-    except (typer.Exit, typer.Abort, SystemExit):
-        raise
-    except KeyboardInterrupt:
-        typer.echo("rankrag: interrupted", err=True)
-        raise typer.Exit(130) from None
-    except Exception as error:
-        if os.environ.get("RANKRAG_DEBUG"):
-            raise
-        known = isinstance(error, (RankRAGError, ValueError, TypeError, OSError))
-        prefix = "error" if known else f"unexpected error ({type(error).__name__})"
-        typer.echo(f"rankrag: {prefix}: {_one_line(error)}", err=True)
-        raise typer.Exit(2 if isinstance(error, (ValueError, TypeError)) else 1) from None
 
 
 def _quiet_libraries() -> None:
