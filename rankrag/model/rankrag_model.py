@@ -117,7 +117,8 @@ class RankRAGModel:
         served model's tokenizer (object, directory, Hugging Face id or ``.gguf`` file); None for the embedded
         SmolLM2's. Prompts are built and truncated here exactly as in-process. ``timeout``: seconds per
         connect/read; ``max_concurrency``: most requests in flight. Further options (``templates``,
-        ``scoring_options``, ``context_window``, ``strict_tokens``, ``top_logprobs``, ``max_attempts``): see
+        ``scoring_options``, ``context_window``, ``strict_tokens``, ``top_logprobs``, ``max_attempts``, ``calibration``:
+        the served model's ``rankrag_calibration.json`` or the ``rankrag export`` directory holding it): see
         :func:`rankrag.served.connect` and docs/serving.md.
         """
         from rankrag.served.model import connect as connect_served
@@ -183,13 +184,25 @@ class RankRAGModel:
         normalization: Normalization | None = None,
     ) -> list[float]:
         """Probability that the model answers "True" to the ranking prompt, for each passage."""
-        check_query(query)
-        items = check_passages(passages)
+        items, unique, options = self._score_inputs(query, passages, batch_size, normalization)
         if not items:
             return []
-        options = self._scoring_options(batch_size, normalization)
-        unique = _distinct(items)
         return _spread(items, unique, batching.score_requests([self._score_request(query, unique, options)])[0])
+
+    def _score_inputs(
+        self, query: str, passages: Sequence[str], batch_size: int | None, normalization: Normalization | None
+    ) -> tuple[list[str], list[str], ScoringOptions]:
+        """Checked inputs of a scoring call: the passages, each distinct one once, and the call's options."""
+        check_query(query)
+        items = check_passages(passages)
+        options = self._scoring_options(batch_size, normalization)
+        return items, _distinct(items), options
+
+    def _rerank_inputs(self, query: str, passages: Sequence[str], top_k: int | None, alpha: float | None) -> list[str]:
+        check_positive(top_k, "top_k")
+        check_alpha(alpha)
+        check_query(query)
+        return check_passages(passages)  # a generator is read once, for scoring and for the result
 
     def _score_request(self, query: str, passages: Sequence[str], options: ScoringOptions) -> batching.ScoreRequest:
         encoder = RankingEncoder(self.tokenizer, self.templates, options)
@@ -220,10 +233,7 @@ class RankRAGModel:
         calibrated default (1.0, LLM only, when the model is uncalibrated). ``ScoredPassage.score`` is the
         fused score; ``metadata["llm_score"]`` always holds P(True).
         """
-        check_positive(top_k, "top_k")
-        check_alpha(alpha)
-        check_query(query)
-        items = check_passages(passages)  # a generator is read once, for scoring and for the result
+        items = self._rerank_inputs(query, passages, top_k, alpha)
         llm_scores = self.score(query, items, batch_size=batch_size)
         return self._ranked(items, llm_scores, top_k, first_stage_scores, alpha)
 
@@ -260,14 +270,11 @@ class RankRAGModel:
         batch_size: int | None = None,
         normalization: Normalization | None = None,
     ) -> list[float]:
-        check_query(query)
-        items = check_passages(passages)
+        items, unique, options = self._score_inputs(query, passages, batch_size, normalization)
         if not items:
             return []
-        options = self._scoring_options(batch_size, normalization)
         if not options.coalesce:
             return await asyncio.to_thread(self.score, query, items, batch_size=batch_size, normalization=normalization)
-        unique = _distinct(items)
         request = await asyncio.to_thread(self._score_request, query, unique, options)
         return _spread(items, unique, await batching.coalescer_for(self.model).score(request))
 
@@ -285,10 +292,7 @@ class RankRAGModel:
         first_stage_scores: Sequence[float] | None = None,
         alpha: float | None = None,
     ) -> list[ScoredPassage]:
-        check_positive(top_k, "top_k")
-        check_alpha(alpha)
-        check_query(query)
-        items = check_passages(passages)
+        items = self._rerank_inputs(query, passages, top_k, alpha)
         llm_scores = await self._ascore(query, items, batch_size=batch_size)
         return self._ranked(items, llm_scores, top_k, first_stage_scores, alpha)
 
