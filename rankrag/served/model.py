@@ -27,9 +27,8 @@ from rankrag.errors import ModelNotFoundError, PromptTooLongError
 from rankrag.model import loading, prefix_cache, scoring
 from rankrag.model.generation import Generation, GenerationOptions, _EdgeTrimmer, _StopFilter, cut_at_stop
 from rankrag.model.prompts import PromptTemplates
-from rankrag.model.rankrag_model import RankRAGModel, _distinct, _spread
+from rankrag.model.rankrag_model import RankRAGModel, _spread
 from rankrag.model.scoring import Normalization, RankingEncoder, ScoringOptions
-from rankrag.model.validation import check_passages, check_query
 from rankrag.served import protocol
 from rankrag.served.client import ServerClient
 from rankrag.served.errors import (
@@ -153,6 +152,7 @@ class ServedRankRAGModel(RankRAGModel):
         scoring_options: ScoringOptions | None = None,
         strict_tokens: bool = False,
         top_logprobs: int = 20,
+        calibration: dict[str, Any] | None = None,
     ) -> None:
         # No RankRAGModel.__init__: there are no local weights.
         self.model = None  # type: ignore[assignment]
@@ -168,6 +168,8 @@ class ServedRankRAGModel(RankRAGModel):
         self.top_logprobs = top_logprobs
         self.stats = {"requests": 0, "retokenized_prompts": 0, "forced_lookups": 0}
         self._warned_retokenized = False
+        if calibration is not None:
+            self._calibration = calibration  # else RankRAGModel.calibration looks it up by the served name
 
     # ------------------------------------------------------------------ basics
     def with_options(
@@ -182,6 +184,7 @@ class ServedRankRAGModel(RankRAGModel):
             scoring_options=scoring_options or self.scoring_options,
             strict_tokens=self.strict_tokens,
             top_logprobs=self.top_logprobs,
+            calibration=self.calibration,
         )
 
     @property
@@ -274,12 +277,9 @@ class ServedRankRAGModel(RankRAGModel):
         normalization: Normalization | None = None,
     ) -> list[float]:
         """P("True") for each passage, scored on the server; every passage of the query is sent concurrently."""
-        check_query(query)
-        items = check_passages(passages)
+        items, unique, options = self._score_inputs(query, passages, batch_size, normalization)
         if not items:
             return []
-        options = self._scoring_options(batch_size, normalization)
-        unique = _distinct(items)
         prompts = self._ranking_prompts(query, unique, options)
         return _spread(items, unique, self.client.run(self._score_prompts(prompts, options.normalization)))
 
@@ -291,12 +291,9 @@ class ServedRankRAGModel(RankRAGModel):
         batch_size: int | None = None,
         normalization: Normalization | None = None,
     ) -> list[float]:
-        check_query(query)
-        items = check_passages(passages)
+        items, unique, options = self._score_inputs(query, passages, batch_size, normalization)
         if not items:
             return []
-        options = self._scoring_options(batch_size, normalization)
-        unique = _distinct(items)
         prompts = await asyncio.to_thread(self._ranking_prompts, query, unique, options)
         return _spread(items, unique, await self.client.call(self._score_prompts(prompts, options.normalization)))
 
@@ -604,6 +601,7 @@ def connect(
     strict_tokens: bool = False,
     top_logprobs: int = 20,
     max_attempts: int = 4,
+    calibration: str | os.PathLike[str] | None = None,
 ) -> ServedRankRAGModel:
     """Connect to an OpenAI-compatible server serving ``model``; see :meth:`RankRAGModel.connect`."""
     if not isinstance(model, str) or not model.strip():
@@ -612,6 +610,7 @@ def connect(
         raise ValueError(f"context_window must be None or an integer >= 2, got {context_window!r}")
     if isinstance(top_logprobs, bool) or not isinstance(top_logprobs, int) or top_logprobs < 1:
         raise ValueError(f"top_logprobs must be a positive integer, got {top_logprobs!r}")
+    stored = read_calibration(calibration) if calibration is not None else None
     tok = resolve_tokenizer(tokenizer)
     templates = templates or PromptTemplates()
     options = scoring_options or ScoringOptions()
@@ -632,5 +631,24 @@ def connect(
         logger.info("%s: %s", client.base_url, note)
     return ServedRankRAGModel(
         client, tok, info=info, templates=templates, scoring_options=options,
-        strict_tokens=strict_tokens, top_logprobs=top_logprobs,
+        strict_tokens=strict_tokens, top_logprobs=top_logprobs, calibration=stored,
     )
+
+
+def read_calibration(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A ``rankrag_calibration.json`` (or the directory holding one, as ``rankrag export`` writes it)."""
+    import json
+
+    from rankrag.model.calibration_store import CALIBRATION_FILE
+
+    file = Path(path).expanduser()
+    if file.is_dir():
+        file = file / CALIBRATION_FILE
+    try:
+        record = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"calibration {str(file)!r} cannot be read: {error}") from error
+    alpha = record.get("alpha") if isinstance(record, dict) else None
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"calibration {str(file)!r} holds no alpha between 0 and 1")
+    return dict(record)

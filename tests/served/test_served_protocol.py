@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import pytest
 from served_helpers import FakeRequest, FakeResponse, FakeServer, free_port, logprobs_body
@@ -236,3 +237,16 @@ def test_repr_and_interface(fake_server: FakeServer) -> None:
         assert model.device == f"server:{fake_server.url}" and model.model is None
         other = model.with_options(scoring_options=model.scoring_options)
         assert isinstance(other, ServedRankRAGModel) and other.client is model.client
+
+
+def test_a_served_model_takes_the_exported_calibration(fake_server: FakeServer, tmp_path: Path) -> None:
+    """`connect(calibration=DIR)` reads the rankrag_calibration.json that `rankrag export` wrote beside the model."""
+    (tmp_path / "rankrag_calibration.json").write_text('{"alpha": 0.85}')
+    with connect(fake_server, calibration=tmp_path) as model:
+        assert model.default_alpha == 0.85
+        assert model.with_options(scoring_options=ScoringOptions(normalization="vocab")).default_alpha == 0.85
+    (tmp_path / "rankrag_calibration.json").write_text('{"alpha": 3}')
+    with pytest.raises(ValueError, match="no alpha between 0 and 1"):
+        connect(fake_server, calibration=tmp_path)
+    with pytest.raises(ValueError, match="cannot be read"):
+        connect(fake_server, calibration=tmp_path / "missing.json")
