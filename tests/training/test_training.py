@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from training_helpers import EXAMPLES, fast_config
 
-from rankrag.train.blend import BlendExample
 from rankrag.train.lean_loop import (
     assistant_token_loss,
     collate,
@@ -16,24 +16,7 @@ from rankrag.train.lean_loop import (
     length_grouped_order,
     split_by_tokens,
 )
-from rankrag.train.trainer import TrainConfig, latest_checkpoint, plot_loss, read_loss_log, train
-
-EXAMPLES = [
-    BlendExample("context_ranking", "s", "g1", "what is the capital of france", ("Paris is the capital of France.",), "True"),
-    BlendExample("context_ranking", "s", "g1", "what is the capital of france", ("Bananas are yellow.",), "False"),
-    BlendExample("context_ranking", "s", "g2", "who wrote hamlet", ("Hamlet is a play by Shakespeare.",), "True"),
-    BlendExample("context_ranking", "s", "g2", "who wrote hamlet", ("The Nile is long.",), "False"),
-    BlendExample("context_qa", "s", "g3", "Who wrote Hamlet", ("Hamlet is a play by Shakespeare.",), "Shakespeare"),
-]
-
-
-def _config(tiny_model_dir: Path, output: Path, **changes: object) -> TrainConfig:
-    settings: dict[str, object] = dict(
-        blend="inline", output=str(output), base=str(tiny_model_dir), steps=2, batch_size=2,
-        save_steps=1, logging_steps=1, learning_rate=1e-2, warmup=0.0, lora_r=4, lora_alpha=8, threads=1,
-    )
-    settings.update(changes)
-    return TrainConfig(**settings)  # type: ignore[arg-type]
+from rankrag.train.trainer import latest_checkpoint, plot_loss, read_loss_log, train
 
 
 def test_head_only_loss_equals_the_full_logits_loss(tiny_model_dir: Path) -> None:
@@ -58,15 +41,15 @@ def test_head_only_loss_equals_the_full_logits_loss(tiny_model_dir: Path) -> Non
 
 def test_train_writes_adapter_log_checkpoints_and_resumes(tiny_model_dir: Path, tmp_path: Path) -> None:
     output = tmp_path / "run"
-    result = train(_config(tiny_model_dir, output), EXAMPLES, progress=False)
+    result = train(fast_config(tiny_model_dir, output), EXAMPLES, progress=False)
     assert result.steps == 2 and result.examples == len(EXAMPLES)
     assert (output / "adapter_config.json").is_file() and (output / "adapter_model.safetensors").is_file()
     log = read_loss_log(output / "loss_log.jsonl")
     assert [r["step"] for r in log] == [1, 2] and all(r["loss"] > 0 for r in log)
     assert latest_checkpoint(output / "checkpoints", "lean").name == "step-2"
     with pytest.raises(FileExistsError, match="--resume"):
-        train(_config(tiny_model_dir, output), EXAMPLES, progress=False)
-    resumed = train(_config(tiny_model_dir, output, steps=3, resume=True), EXAMPLES, progress=False)
+        train(fast_config(tiny_model_dir, output), EXAMPLES, progress=False)
+    resumed = train(fast_config(tiny_model_dir, output, steps=3, resume=True), EXAMPLES, progress=False)
     assert resumed.steps == 3
     assert [r["step"] for r in read_loss_log(output / "loss_log.jsonl")] == [1, 2, 3]
     assert latest_checkpoint(output / "checkpoints", "lean").name == "step-3"
@@ -75,7 +58,7 @@ def test_train_writes_adapter_log_checkpoints_and_resumes(tiny_model_dir: Path, 
 
 def test_resume_without_checkpoint_is_a_clear_error(tiny_model_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        train(_config(tiny_model_dir, tmp_path / "empty", resume=True), EXAMPLES, progress=False)
+        train(fast_config(tiny_model_dir, tmp_path / "empty", resume=True), EXAMPLES, progress=False)
 
 
 def test_trained_adapter_loads_and_changes_the_scores(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -84,7 +67,7 @@ def test_trained_adapter_loads_and_changes_the_scores(tiny_model_dir: Path, tmp_
     from rankrag import RankRAGModel
 
     output = tmp_path / "adapter"
-    train(_config(tiny_model_dir, output, steps=3), EXAMPLES, progress=False)
+    train(fast_config(tiny_model_dir, output, steps=3), EXAMPLES, progress=False)
     weights = load_file(str(output / "adapter_model.safetensors"))
     assert all(t.dtype == torch.float16 for t in weights.values())
     assert any("lora_B" in name and t.abs().sum() > 0 for name, t in weights.items())  # B starts at zero
@@ -98,7 +81,7 @@ def test_trained_adapter_loads_and_changes_the_scores(tiny_model_dir: Path, tmp_
 
 def test_trl_engine_runs_the_same_data(tiny_model_dir: Path, tmp_path: Path) -> None:
     output = tmp_path / "trl"
-    result = train(_config(tiny_model_dir, output, engine="trl", steps=2), EXAMPLES, progress=False)
+    result = train(fast_config(tiny_model_dir, output, engine="trl", steps=2), EXAMPLES, progress=False)
     assert result.steps == 2
     assert (output / "adapter_model.safetensors").is_file()
     assert latest_checkpoint(output / "checkpoints", "trl") is not None
@@ -135,7 +118,7 @@ def test_long_batches_are_split_within_the_token_budget() -> None:
 )
 def test_bad_training_settings_are_clear_errors(tmp_path: Path, changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        _config(tmp_path, tmp_path / "x", **changes)
+        fast_config(tmp_path, tmp_path / "x", **changes)
 
 
 def test_train_restores_the_callers_thread_count(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -143,10 +126,10 @@ def test_train_restores_the_callers_thread_count(tiny_model_dir: Path, tmp_path:
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        train(_config(tiny_model_dir, tmp_path / "run", steps=1), EXAMPLES, progress=False)
+        train(fast_config(tiny_model_dir, tmp_path / "run", steps=1), EXAMPLES, progress=False)
         assert torch.get_num_threads() == 2
         with pytest.raises(FileExistsError):
-            train(_config(tiny_model_dir, tmp_path / "run", steps=1), EXAMPLES, progress=False)
+            train(fast_config(tiny_model_dir, tmp_path / "run", steps=1), EXAMPLES, progress=False)
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)

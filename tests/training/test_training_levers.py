@@ -13,26 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from training_helpers import RANKING_EXAMPLES, fast_config
 
-from rankrag.train.blend import BlendExample, write_blend
+from rankrag.train.blend import write_blend
 from rankrag.train.lean_loop import CheckpointError, assistant_token_loss, collate
-from rankrag.train.trainer import TrainConfig, latest_checkpoint, read_loss_log, train
-
-EXAMPLES = [
-    BlendExample("context_ranking", "s", "g1", "what is the capital of france", ("Paris is the capital of France.",), "True"),
-    BlendExample("context_ranking", "s", "g1", "what is the capital of france", ("Bananas are yellow.",), "False"),
-    BlendExample("context_ranking", "s", "g2", "who wrote hamlet", ("Hamlet is a play by Shakespeare.",), "True"),
-    BlendExample("context_ranking", "s", "g2", "who wrote hamlet", ("The Nile is long.",), "False"),
-]
-
-
-def _config(tiny_model_dir: Path, output: Path, **changes: object) -> TrainConfig:
-    settings: dict[str, object] = dict(
-        blend="inline", output=str(output), base=str(tiny_model_dir), steps=2, batch_size=2,
-        save_steps=1, logging_steps=1, learning_rate=1e-2, warmup=0.0, lora_r=4, lora_alpha=8, threads=1,
-    )
-    settings.update(changes)
-    return TrainConfig(**settings)  # type: ignore[arg-type]  # the dict mixes the fields' types
+from rankrag.train.trainer import latest_checkpoint, read_loss_log, train
 
 
 def test_bf16_autocast_loss_is_close_to_float32(tiny_model_dir: Path) -> None:
@@ -48,7 +33,7 @@ def test_bf16_autocast_loss_is_close_to_float32(tiny_model_dir: Path) -> None:
 
 def test_lora_on_top_layers_only_and_bf16(tiny_model_dir: Path, tmp_path: Path) -> None:
     output = tmp_path / "top"
-    train(_config(tiny_model_dir, output, lora_layers=1, precision="bfloat16"), EXAMPLES, progress=False)
+    train(fast_config(tiny_model_dir, output, lora_layers=1, precision="bfloat16"), RANKING_EXAMPLES, progress=False)
     config = json.loads((output / "adapter_config.json").read_text())
     assert config["layers_to_transform"] == [1]
     names = list(load_file(str(output / "adapter_model.safetensors")))
@@ -58,33 +43,33 @@ def test_lora_on_top_layers_only_and_bf16(tiny_model_dir: Path, tmp_path: Path) 
 
 def test_init_adapter_warm_starts_from_a_committed_adapter(tiny_model_dir: Path, tmp_path: Path) -> None:
     first = tmp_path / "first"
-    train(_config(tiny_model_dir, first, steps=3), EXAMPLES, progress=False)
+    train(fast_config(tiny_model_dir, first, steps=3), RANKING_EXAMPLES, progress=False)
     warm = tmp_path / "warm"
-    train(_config(tiny_model_dir, warm, steps=1, learning_rate=1e-9, init_adapter=str(first)), EXAMPLES, progress=False)
+    train(fast_config(tiny_model_dir, warm, steps=1, learning_rate=1e-9, init_adapter=str(first)), RANKING_EXAMPLES, progress=False)
     before, after = load_file(str(first / "adapter_model.safetensors")), load_file(str(warm / "adapter_model.safetensors"))
     assert set(before) == set(after)
     assert any(t.abs().sum() > 0 for name, t in before.items() if "lora_B" in name)
     for name in before:
         assert torch.allclose(before[name].float(), after[name].float(), atol=1e-3), name
     with pytest.raises(ValueError, match="not an adapter directory"):
-        _config(tiny_model_dir, tmp_path / "x", init_adapter=str(tmp_path))
+        fast_config(tiny_model_dir, tmp_path / "x", init_adapter=str(tmp_path))
 
 
 def test_a_corrupted_checkpoint_is_a_clear_error_and_overwrites_nothing(tiny_model_dir: Path, tmp_path: Path) -> None:
     output = tmp_path / "run"
-    train(_config(tiny_model_dir, output), EXAMPLES, progress=False)
+    train(fast_config(tiny_model_dir, output), RANKING_EXAMPLES, progress=False)
     adapter = (output / "adapter_model.safetensors").read_bytes()
     last = latest_checkpoint(output / "checkpoints", "lean")
     assert last is not None
     (last / "state.pt").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match=r"step-2.*cannot be read"):
-        train(_config(tiny_model_dir, output, steps=4, resume=True), EXAMPLES, progress=False)
+        train(fast_config(tiny_model_dir, output, steps=4, resume=True), RANKING_EXAMPLES, progress=False)
     assert (output / "adapter_model.safetensors").read_bytes() == adapter
 
 
 def test_checkpoints_load_without_pickle(tiny_model_dir: Path, tmp_path: Path) -> None:
     output = tmp_path / "run"
-    train(_config(tiny_model_dir, output), EXAMPLES, progress=False)
+    train(fast_config(tiny_model_dir, output), RANKING_EXAMPLES, progress=False)
     last = latest_checkpoint(output / "checkpoints", "lean")
     assert last is not None
     state = torch.load(last / "state.pt", weights_only=True)
@@ -95,13 +80,13 @@ def test_checkpoints_load_without_pickle(tiny_model_dir: Path, tmp_path: Path) -
 def test_a_time_budget_smaller_than_one_step_is_refused(tiny_model_dir: Path, tmp_path: Path) -> None:
     output = tmp_path / "run"
     with pytest.raises(ValueError, match="shorter than one training step"):
-        train(_config(tiny_model_dir, output, steps=100, time_budget_minutes=1e-7), EXAMPLES, progress=False)
+        train(fast_config(tiny_model_dir, output, steps=100, time_budget_minutes=1e-7), RANKING_EXAMPLES, progress=False)
     assert not (output / "adapter_model.safetensors").exists()
     assert latest_checkpoint(output / "checkpoints", "lean") is None
 
 
 def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(tiny_model_dir: Path, tmp_path: Path) -> None:
-    blend = write_blend(EXAMPLES * 8, tmp_path / "blend.jsonl")
+    blend = write_blend(RANKING_EXAMPLES * 8, tmp_path / "blend.jsonl")
     output = tmp_path / "run"
     command = [
         sys.executable, "-m", "rankrag.cli.app", "train", "--blend", str(blend), "--output", str(output),
@@ -127,8 +112,8 @@ def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(tiny_model_d
     assert killed_at is not None
     step = int(killed_at.name.split("-")[1])
     resumed = train(
-        _config(tiny_model_dir, output, steps=step + 2, save_steps=2, batch_size=2, resume=True),
-        EXAMPLES * 8, progress=False,
+        fast_config(tiny_model_dir, output, steps=step + 2, save_steps=2, batch_size=2, resume=True),
+        RANKING_EXAMPLES * 8, progress=False,
     )
     assert resumed.steps == step + 2
     logged = [r["step"] for r in read_loss_log(output / "loss_log.jsonl")]
