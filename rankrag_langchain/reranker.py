@@ -94,6 +94,7 @@ class RankRAGReranker(RankRAGModelFields, BaseDocumentCompressor):
         run.on_chain_end(trace)
         return kept
 
+    # Kept twin of compress_documents(): LangChain's async interface, with the async callback manager.
     async def acompress_documents(
         self,
         documents: Sequence[Document],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -215,20 +215,26 @@ def stream(
 
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
-    stops = _StopFilter(options.stop)
-    trim = (lambda text: text) if options.stop else _EdgeTrimmer().feed  # same text as generate()
     try:
-        for chunk in streamer:
-            if stops.done:
-                continue
-            text = trim(stops.feed(chunk))
-            if text:
-                yield text
-        tail = "" if stops.done else trim(stops.flush())
-        if tail:
-            yield tail
+        yield from stop_filtered(streamer, options.stop)
     finally:
         cancelled.set()  # a consumer that stops early (break, close) must not wait for max_new_tokens
         worker.join()
     if errors:
         raise errors[0]
+
+
+def stop_filtered(chunks: Iterable[str], stop: Sequence[str]) -> Iterator[str]:
+    """A generated text stream as :func:`generate` returns the text: cut before the first stop sequence, and
+    without surrounding whitespace when no stop sequence is given. Stops reading at the stop sequence."""
+    stops = _StopFilter(stop)
+    trim = (lambda text: text) if stop else _EdgeTrimmer().feed
+    for chunk in chunks:
+        text = trim(stops.feed(chunk))
+        if text:
+            yield text
+        if stops.done:
+            return
+    tail = trim(stops.flush())
+    if tail:
+        yield tail

@@ -262,6 +262,7 @@ class RankRAGModel:
         passes (:mod:`rankrag.model.batching`) unless the handle's ``ScoringOptions(coalesce=False)``."""
         return await self._ascore(query, passages, **kwargs)  # type: ignore[arg-type]
 
+    # Kept twin of score(): the same signature, scoring coalesced across concurrent calls off the event loop.
     async def _ascore(
         self,
         query: str,
@@ -282,6 +283,7 @@ class RankRAGModel:
         """Async :meth:`rerank`; runs off the event loop and shares forward passes like :meth:`ascore`."""
         return await self._arerank(query, passages, **kwargs)  # type: ignore[arg-type]
 
+    # Kept twin of rerank(): the same signature, awaiting _ascore.
     async def _arerank(
         self,
         query: str,

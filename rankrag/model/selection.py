@@ -90,6 +90,7 @@ def select(
     return _finish(request, ranked, len(texts), top_n, score_threshold)
 
 
+# Kept twin of select(): the same signature, awaiting arerank.
 async def aselect(
     model: RankRAGModel,
     query: str,

@@ -316,6 +316,7 @@ class ServerClient:
                 return self._decode(url, response)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    # Kept beside request(): the same retry rule, except that a stream that has yielded events is never retried.
     async def stream(self, path: str, payload: Any) -> AsyncIterator[dict[str, Any]]:
         """Server-sent events of a streamed request, decoded. Retried only before the first event arrives;
         a stream that breaks or ends before ``[DONE]`` (or a final ``finish_reason``) raises

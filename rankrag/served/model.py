@@ -25,7 +25,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from rankrag.errors import ModelNotFoundError, PromptTooLongError
 from rankrag.model import loading, prefix_cache, scoring
-from rankrag.model.generation import Generation, GenerationOptions, _EdgeTrimmer, _StopFilter, cut_at_stop
+from rankrag.model.generation import Generation, GenerationOptions, cut_at_stop, stop_filtered
 from rankrag.model.prompts import PromptTemplates
 from rankrag.model.rankrag_model import RankRAGModel, _spread
 from rankrag.model.scoring import Normalization, RankingEncoder, ScoringOptions
@@ -268,6 +268,7 @@ class ServedRankRAGModel(RankRAGModel):
         encoder = RankingEncoder(self.tokenizer, self.templates, options)
         return prefix_cache.split_prompts(encoder, query, passages).full()
 
+    # Overrides RankRAGModel.score (same signature, kept): the forward passes run on the server.
     def score(
         self,
         query: str,
@@ -283,6 +284,7 @@ class ServedRankRAGModel(RankRAGModel):
         prompts = self._ranking_prompts(query, unique, options)
         return _spread(items, unique, self.client.run(self._score_prompts(prompts, options.normalization)))
 
+    # Kept twin of score() above, for the async paths.
     async def _ascore(
         self,
         query: str,
@@ -444,17 +446,7 @@ class ServedRankRAGModel(RankRAGModel):
         return self._stream(ids, opts)
 
     def _stream(self, ids: list[int], options: GenerationOptions) -> Iterator[str]:
-        stops = _StopFilter(options.stop)
-        trim = (lambda text: text) if options.stop else _EdgeTrimmer().feed  # same text as generate_ids
-        for chunk in self.client.iterate(lambda: self._astream_raw(ids, options)):
-            if stops.done:
-                break
-            text = trim(stops.feed(chunk))
-            if text:
-                yield text
-        tail = "" if stops.done else trim(stops.flush())
-        if tail:
-            yield tail
+        return stop_filtered(self.client.iterate(lambda: self._astream_raw(ids, options)), options.stop)
 
     async def _astream_raw(self, ids: list[int], options: GenerationOptions) -> AsyncIterator[str]:
         payload = self._generation_payload(ids, options, stream=True)
