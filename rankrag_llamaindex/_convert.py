@@ -45,6 +45,38 @@ def resolve_model(model: RankRAGModel | str | os.PathLike[str] | None, options: 
     return resolve(model, **options)
 
 
+LOAD_KEY = "rankrag_load"
+
+
+def load_spec(model: RankRAGModel) -> dict[str, Any]:
+    """The :meth:`RankRAGModel.load` arguments that rebuild ``model`` (what ``to_dict`` stores)."""
+    spec = model.spec
+    if spec is None:
+        raise ValueError(
+            f"{model!r} was not loaded from a name (a served model, or a (model, tokenizer) pair), so it cannot "
+            f"be serialized; rebuild the component with the same model object instead"
+        )
+    return {
+        "source": os.path.join(spec.source, spec.gguf_file) if spec.gguf_file else spec.source,
+        "adapter": spec.adapter,
+        "dtype": spec.dtype,
+        "quantization": spec.quantization,
+        "device": spec.device,
+        "trust_remote_code": spec.trust_remote_code,
+    }
+
+
+def from_serialized(data: dict[str, Any]) -> dict[str, Any]:
+    """Constructor keywords from a ``to_dict`` result: the stored load arguments, not the display name."""
+    data = dict(data)
+    data.pop("class_name", None)
+    data.pop("model_name", None)
+    load = data.pop(LOAD_KEY, None)
+    if not isinstance(load, dict):
+        raise ValueError(f"this dict has no {LOAD_KEY!r} entry; it was not written by a RankRAG component's to_dict")
+    return {**load, **data}
+
+
 # ----------------------------------------------------------------------------------------- nodes
 def node_text(node: NodeWithScore, metadata_mode: MetadataMode) -> str:
     return node.node.get_content(metadata_mode=metadata_mode)

@@ -21,6 +21,7 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
+from typing_extensions import Self
 
 from rankrag import RankRAGModel
 from rankrag_llamaindex import _convert
@@ -53,6 +54,7 @@ class RankRAGLLM(CustomLLM):
 
     _model: RankRAGModel = PrivateAttr()
 
+    # The load keywords are spelled out (as in RankRAGReranker) so that IDEs and help() show them.
     def __init__(
         self,
         model: RankRAGModel | str | os.PathLike[str] | None = None,
@@ -75,6 +77,14 @@ class RankRAGLLM(CustomLLM):
     @classmethod
     def class_name(cls) -> str:
         return "RankRAGLLM"
+
+    def to_dict(self, **kwargs: Any) -> dict[str, Any]:
+        """The settings and the model's load arguments: ``RankRAGLLM.from_dict(d)`` rebuilds it (the same shared model)."""
+        return {**super().to_dict(**kwargs), _convert.LOAD_KEY: _convert.load_spec(self._model)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **kwargs: Any) -> Self:
+        return cls(**_convert.from_serialized({**data, **kwargs}))
 
     @property
     def model(self) -> RankRAGModel:

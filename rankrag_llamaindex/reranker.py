@@ -12,6 +12,7 @@ from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
+from typing_extensions import Self
 
 from rankrag import RankRAGModel
 from rankrag.model.selection import Selection, aselect, select
@@ -50,6 +51,7 @@ class RankRAGReranker(BaseNodePostprocessor):
 
     _model: RankRAGModel = PrivateAttr()
 
+    # The load keywords are spelled out (as in RankRAGLLM) so that IDEs and help() show them; both forward them to _convert.load_options.
     def __init__(
         self,
         model: RankRAGModel | str | os.PathLike[str] | None = None,
@@ -73,6 +75,14 @@ class RankRAGReranker(BaseNodePostprocessor):
     def class_name(cls) -> str:
         return "RankRAGReranker"
 
+    def to_dict(self, **kwargs: Any) -> dict[str, Any]:
+        """The settings and the model's load arguments: ``RankRAGReranker.from_dict(d)`` rebuilds it (the same shared model)."""
+        return {**super().to_dict(**kwargs), _convert.LOAD_KEY: _convert.load_spec(self._model)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **kwargs: Any) -> Self:
+        return cls(**_convert.from_serialized({**data, **kwargs}))
+
     @property
     def model(self) -> RankRAGModel:
         """The shared RankRAGModel this reranker scores with."""
@@ -94,6 +104,7 @@ class RankRAGReranker(BaseNodePostprocessor):
         dispatcher.event(ReRankEndEvent(nodes=result))
         return result
 
+    # Kept twin of _postprocess_nodes(): LlamaIndex's async interface.
     @dispatcher.span
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None

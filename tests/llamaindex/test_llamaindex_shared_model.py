@@ -36,3 +36,20 @@ def test_langchain_and_llamaindex_components_share_one_model(embedded_model):
     llamaindex_llm = RankRAGLLM(name)
     assert langchain_reranker.model is llamaindex_llm.model
     assert langchain.RankRAGLLM().model is RankRAGReranker().model is embedded_model
+
+
+def test_to_dict_from_dict_rebuilds_the_same_components_offline(embedded_model, base_model):
+    """LlamaIndex serialization: the dict holds the load arguments (not the display name) and settings."""
+    import json
+
+    reranker = RankRAGReranker(top_n=3, alpha=0.5)
+    data = json.loads(json.dumps(reranker.to_dict()))  # what to_json / a stored config would hold
+    rebuilt = RankRAGReranker.from_dict(data)
+    assert rebuilt.model is embedded_model and (rebuilt.top_n, rebuilt.alpha) == (3, 0.5)
+
+    llm = RankRAGLLM(adapter=None, max_new_tokens=7)
+    rebuilt_llm = RankRAGLLM.from_dict(json.loads(json.dumps(llm.to_dict())))
+    assert rebuilt_llm.model is base_model and rebuilt_llm.max_new_tokens == 7
+
+    with pytest.raises(ValueError, match="not written by a RankRAG component"):
+        RankRAGReranker.from_dict({"top_n": 3, "model_name": reranker.model_name})
