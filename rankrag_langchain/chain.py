@@ -15,13 +15,13 @@ from langchain_core.runnables import (
 )
 from langchain_core.runnables.utils import AddableDict
 
+from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS
 from rankrag.model.validation import check_positive, check_query
 from rankrag_langchain._convert import iterate_in_thread
 from rankrag_langchain.chat_model import RankRAGLLM
 from rankrag_langchain.reranker import RankRAGReranker
 
 QUESTION_KEYS = ("question", "query", "input")
-DEFAULT_ANSWER_TOKENS = 64
 
 
 def _question(value: Any) -> str:
@@ -64,7 +64,7 @@ def create_rankrag_chain(
     if reranker is None:
         reranker = RankRAGReranker(top_n=top_k, **(model_options if llm is None else {"model": llm.model}))
     if llm is None:
-        llm = RankRAGLLM(model=reranker.model, max_tokens=DEFAULT_ANSWER_TOKENS)
+        llm = RankRAGLLM(model=reranker.model, max_tokens=DEFAULT_MAX_NEW_TOKENS)
 
     def rerank(inputs: dict[str, Any], config: RunnableConfig) -> list[Document]:
         documents = reranker.compress_documents(

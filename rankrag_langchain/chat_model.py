@@ -12,6 +12,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
 
+from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS
 from rankrag_langchain._convert import iterate_in_thread, messages_to_dicts, usage_metadata
 from rankrag_langchain._model import RankRAGModelFields
 
@@ -29,7 +30,7 @@ class RankRAGLLM(RankRAGModelFields, BaseChatModel):
     >>> llm.invoke("What is the capital of Kenya?").content
     """
 
-    max_tokens: int = Field(default=256, gt=0)
+    max_tokens: int = Field(default=DEFAULT_MAX_NEW_TOKENS, gt=0)
     """Most new tokens per answer."""
     temperature: float = Field(default=0.0, ge=0.0)
     """0 decodes greedily (deterministic); above 0 samples."""

@@ -24,6 +24,7 @@ from llama_index.core.llms.custom import CustomLLM
 from typing_extensions import Self
 
 from rankrag import RankRAGModel
+from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS
 from rankrag_llamaindex import _convert
 
 _END = object()
@@ -43,7 +44,7 @@ class RankRAGLLM(CustomLLM):
     model_config = ConfigDict(protected_namespaces=())
 
     model_name: str = Field(description="Name of the loaded RankRAG model.")
-    max_new_tokens: int = Field(default=256, gt=0, description="Tokens generated at most per call.")
+    max_new_tokens: int = Field(default=DEFAULT_MAX_NEW_TOKENS, gt=0, description="Tokens generated at most per call.")
     temperature: float = Field(default=0.0, ge=0.0, description="0 is greedy decoding.")
     top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus sampling when temperature > 0.")
     stop: list[str] = Field(default_factory=list, description="Stop sequences (not part of the output).")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rankrag.cli.common import command_errors
+from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS
 
 if TYPE_CHECKING:
     from rankrag.index.ingest import IndexReport, SkippedFile
@@ -156,7 +157,7 @@ def run_ask(
     model: str | None = None,
     adapter: str | None = "default",
     alpha: float | None = None,
-    max_new_tokens: int = 128,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     as_json: bool = False,
 ) -> None:
     """Answer ``question`` from the index, streaming to stdout (or printing one JSON object)."""
@@ -204,7 +205,7 @@ def ask_command(
     model: str | None = typer.Option(None, "--model", help="Hugging Face id, directory or .gguf (default: the embedded SmolLM2)."),
     adapter: str = typer.Option("default", "--adapter", help="LoRA adapter directory or id, 'default' or 'none'."),
     alpha: float | None = typer.Option(None, "--alpha", help="Weight of the RankRAG score against retrieval similarity: 1 = RankRAG only, 0 = retrieval order (default: the model's calibrated weight)."),
-    max_new_tokens: int = typer.Option(128, "--max-new-tokens", help="Longest answer, in tokens."),
+    max_new_tokens: int = typer.Option(DEFAULT_MAX_NEW_TOKENS, "--max-new-tokens", help="Longest answer, in tokens."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object {question, answer, contexts}."),
 ) -> None:
     """Retrieve from the index, rerank with RankRAG, and answer from the best passages."""

@@ -19,12 +19,13 @@ from transformers import (
     TextIteratorStreamer,
 )
 
+from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS
 from rankrag.errors import PromptTooLongError
 
 
 @dataclass(frozen=True)
 class GenerationOptions:
-    max_new_tokens: int = 64
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     temperature: float = 0.0
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
