@@ -136,7 +136,8 @@ def write_merged_gguf(model: RankRAGModel, base_gguf: Path, target: Path, gguf_t
     base = _base_state(model)
     heads = {"attn_q": int(config.num_attention_heads), "attn_k": int(config.num_key_value_heads)}
 
-    replacements: dict[str, np.ndarray] = {}
+    updates: dict[str, np.ndarray] = {}  # GGUF name -> the adapter's change, in llama.cpp's row order
+    references: dict[str, np.ndarray] = {}  # GGUF name -> the loaded base weight, to check that order against
     for hf_name, weight in merged.items():
         if hf_name not in base or torch.equal(weight, base[hf_name]):
             continue
@@ -148,8 +149,8 @@ def write_merged_gguf(model: RankRAGModel, base_gguf: Path, target: Path, gguf_t
         kind = gguf_name.split(".")[-2]
         if kind in heads:
             update, reference = _reorder_for_llama_cpp(update, heads[kind]), _reorder_for_llama_cpp(reference, heads[kind])
-        replacements[gguf_name] = update
-        replacements[gguf_name + "/reference"] = reference
+        updates[gguf_name] = update
+        references[gguf_name] = reference
 
     writer = gguf.GGUFWriter(str(target), architecture, endianess=reader.endianess)
     for field in reader.fields.values():
@@ -162,12 +163,12 @@ def write_merged_gguf(model: RankRAGModel, base_gguf: Path, target: Path, gguf_t
     changed = 0
     quant = gguf.GGMLQuantizationType[gguf_type]
     for tensor in reader.tensors:
-        update = replacements.get(tensor.name)
+        update = updates.get(tensor.name)
         if update is None:
             writer.add_tensor(tensor.name, tensor.data, raw_shape=tensor.data.shape, raw_dtype=tensor.tensor_type)
             continue
         original = dequantize(tensor.data, tensor.tensor_type).astype("float32")
-        reference = replacements[tensor.name + "/reference"]
+        reference = references[tensor.name]
         gap = float(abs(original - reference).max()) if original.shape == reference.shape else float("inf")
         if gap > _MATCH_TOLERANCE:
             raise UnsupportedConfigurationError(
@@ -178,9 +179,8 @@ def write_merged_gguf(model: RankRAGModel, base_gguf: Path, target: Path, gguf_t
         data = quantize(new, quant) if gguf_type == "Q8_0" else new.astype("float16" if gguf_type == "F16" else "float32")
         writer.add_tensor(tensor.name, data, raw_shape=data.shape, raw_dtype=quant)
         changed += 1
-    expected = len([name for name in replacements if not name.endswith("/reference")])
-    if changed != expected:
-        raise UnsupportedConfigurationError(f"{expected - changed} changed weights have no tensor in {base_gguf.name}")
+    if changed != len(updates):
+        raise UnsupportedConfigurationError(f"{len(updates) - changed} changed weights have no tensor in {base_gguf.name}")
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
