@@ -38,6 +38,21 @@ def load_calibration(spec: ModelSpec | None, name: str) -> dict[str, Any] | None
     return None
 
 
+def read_calibration_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """One ``rankrag_calibration.json`` (or the directory holding one, as ``rankrag export`` writes it), checked."""
+    file = Path(path).expanduser()
+    if file.is_dir():
+        file = file / CALIBRATION_FILE
+    try:
+        record = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"calibration {str(file)!r} cannot be read: {error}") from error
+    alpha = record.get("alpha") if isinstance(record, dict) else None
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"calibration {str(file)!r} holds no alpha between 0 and 1")
+    return dict(record)
+
+
 def save_calibration(spec: ModelSpec | None, name: str, calibration: dict[str, Any], path: Path | None = None) -> Path:
     """Write ``calibration`` (must hold ``alpha``) atomically; returns the file written."""
     alpha = calibration.get("alpha")

@@ -25,6 +25,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from rankrag.errors import ModelNotFoundError, PromptTooLongError
 from rankrag.model import loading, prefix_cache, scoring
+from rankrag.model.calibration_store import read_calibration_file
 from rankrag.model.generation import Generation, GenerationOptions, cut_at_stop, stop_filtered
 from rankrag.model.prompts import PromptTemplates
 from rankrag.model.rankrag_model import RankRAGModel, _spread
@@ -602,7 +603,7 @@ def connect(
         raise ValueError(f"context_window must be None or an integer >= 2, got {context_window!r}")
     if isinstance(top_logprobs, bool) or not isinstance(top_logprobs, int) or top_logprobs < 1:
         raise ValueError(f"top_logprobs must be a positive integer, got {top_logprobs!r}")
-    stored = read_calibration(calibration) if calibration is not None else None
+    stored = read_calibration_file(calibration) if calibration is not None else None
     tok = resolve_tokenizer(tokenizer)
     templates = templates or PromptTemplates()
     options = scoring_options or ScoringOptions()
@@ -626,21 +627,3 @@ def connect(
         strict_tokens=strict_tokens, top_logprobs=top_logprobs, calibration=stored,
     )
 
-
-def read_calibration(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A ``rankrag_calibration.json`` (or the directory holding one, as ``rankrag export`` writes it)."""
-    import json
-
-    from rankrag.model.calibration_store import CALIBRATION_FILE
-
-    file = Path(path).expanduser()
-    if file.is_dir():
-        file = file / CALIBRATION_FILE
-    try:
-        record = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ValueError(f"calibration {str(file)!r} cannot be read: {error}") from error
-    alpha = record.get("alpha") if isinstance(record, dict) else None
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= float(alpha) <= 1.0:
-        raise ValueError(f"calibration {str(file)!r} holds no alpha between 0 and 1")
-    return dict(record)
