@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
-from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage, ChatMessage
 from langchain_core.messages.ai import UsageMetadata
 
 from rankrag.model.results import ScoredPassage
-
-T = TypeVar("T")
 
 FIRST_STAGE_SCORE_KEYS = ("score", "relevance_score", "similarity_score")
 """Metadata keys read as the retriever's score (higher is better) when a reranker is not told one."""
@@ -117,19 +114,3 @@ def scored_document(document: Document, scored: ScoredPassage) -> Document:
         retrieval_rank=scored.index,
     )
     return Document(page_content=document.page_content or "", metadata=metadata, id=document.id)
-
-
-# ------------------------------------------------------------------------------------------- async
-async def iterate_in_thread(iterator: Iterator[T]) -> AsyncIterator[T]:
-    """Consume a blocking iterator from async code, one ``next`` per worker-thread call."""
-    done = object()
-    try:
-        while True:
-            item = await asyncio.to_thread(next, iterator, done)
-            if item is done:
-                return
-            yield item  # type: ignore[misc]
-    finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:  # an abandoned generator releases its resources off the event loop too
-            await asyncio.to_thread(close)

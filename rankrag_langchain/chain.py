@@ -17,7 +17,6 @@ from langchain_core.runnables.utils import AddableDict
 
 from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS
 from rankrag.model.validation import check_positive, check_query
-from rankrag_langchain._convert import iterate_in_thread
 from rankrag_langchain.chat_model import RankRAGLLM
 from rankrag_langchain.reranker import RankRAGReranker
 
@@ -91,9 +90,16 @@ def create_rankrag_chain(
         if not answered:
             yield AddableDict(answer="")
 
+    # Kept twin of respond(), over the core's async stream.
     async def arespond(inputs: dict[str, Any]) -> AsyncIterator[AddableDict]:
-        async for chunk in iterate_in_thread(respond(inputs)):
-            yield chunk
+        yield AddableDict(source_documents=inputs["source_documents"])
+        contexts = [document.page_content for document in inputs["source_documents"]]
+        answered = False
+        async for chunk in llm.rankrag_model.astream(inputs["question"], contexts, **llm.generation_options()):
+            answered = True
+            yield AddableDict(answer=chunk)
+        if not answered:
+            yield AddableDict(answer="")
 
     chain = (
         RunnableLambda(_question, name="question")

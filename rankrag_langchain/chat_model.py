@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams
@@ -13,8 +13,11 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import Field
 
 from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS
-from rankrag_langchain._convert import iterate_in_thread, messages_to_dicts, usage_metadata
+from rankrag_langchain._convert import messages_to_dicts, usage_metadata
 from rankrag_langchain._model import RankRAGModelFields
+
+if TYPE_CHECKING:
+    from rankrag.model.generation import Generation
 
 PROVIDER = "rankrag"
 _CALL_OPTIONS = ("max_tokens", "temperature", "top_p", "seed")
@@ -94,15 +97,7 @@ class RankRAGLLM(RankRAGModelFields, BaseChatModel):
         return {"model_name": self.rankrag_model.name, **extra}
 
     # ------------------------------------------------------------------------------- generation
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        options = self.generation_options(stop, **kwargs)
-        result = self.rankrag_model.generate_ids(self._prompt_ids(messages), **options)
+    def _chat_result(self, result: Generation) -> ChatResult:
         message = AIMessage(
             content=result.text,
             usage_metadata=usage_metadata(result.prompt_tokens, result.completion_tokens),
@@ -112,26 +107,9 @@ class RankRAGLLM(RankRAGModelFields, BaseChatModel):
             generations=[ChatGeneration(message=message)], llm_output={"model_name": self.rankrag_model.name}
         )
 
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        return await asyncio.to_thread(self._generate, messages, stop, None, **kwargs)
-
-    def _chunks(
-        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
-    ) -> Iterator[ChatGenerationChunk]:
-        """Text chunks as they are generated, then a last empty chunk carrying usage and model name."""
-        options = self.generation_options(stop, **kwargs)
-        prompt_ids = self._prompt_ids(messages)
-        text = ""
-        for piece in self.rankrag_model.stream_ids(prompt_ids, **options):
-            text += piece
-            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
-        # the streamer yields text, not ids: the output count is the token length of the streamed text
+    def _last_chunk(self, prompt_ids: list[int], text: str) -> ChatGenerationChunk:
+        """The empty chunk that ends a stream, carrying usage and model name."""
+        # the stream yields text, not ids: the output count is the token length of the streamed text
         output_tokens = len(self.rankrag_model.tokenizer.encode(text, add_special_tokens=False)) if text else 0
         last = AIMessageChunk(
             content="",
@@ -139,8 +117,30 @@ class RankRAGLLM(RankRAGModelFields, BaseChatModel):
             response_metadata=self._response_metadata(),
             chunk_position="last",
         )
-        yield ChatGenerationChunk(message=last)
+        return ChatGenerationChunk(message=last)
 
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        options = self.generation_options(stop, **kwargs)
+        return self._chat_result(self.rankrag_model.generate_ids(self._prompt_ids(messages), **options))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        options = self.generation_options(stop, **kwargs)
+        prompt_ids = await asyncio.to_thread(self._prompt_ids, messages)
+        return self._chat_result(await self.rankrag_model.agenerate_ids(prompt_ids, **options))
+
+    # BaseChatModel reports every yielded chunk to the callbacks (on_llm_new_token) itself.
     def _stream(
         self,
         messages: list[BaseMessage],
@@ -148,9 +148,15 @@ class RankRAGLLM(RankRAGModelFields, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        # BaseChatModel reports every yielded chunk to the callbacks (on_llm_new_token) itself
-        yield from self._chunks(messages, stop, kwargs)
+        options = self.generation_options(stop, **kwargs)
+        prompt_ids = self._prompt_ids(messages)
+        text = ""
+        for piece in self.rankrag_model.stream_ids(prompt_ids, **options):
+            text += piece
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+        yield self._last_chunk(prompt_ids, text)
 
+    # Kept twin of _stream: the same steps over the core's async stream.
     async def _astream(
         self,
         messages: list[BaseMessage],
@@ -158,5 +164,10 @@ class RankRAGLLM(RankRAGModelFields, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        async for chunk in iterate_in_thread(self._chunks(messages, stop, kwargs)):
-            yield chunk
+        options = self.generation_options(stop, **kwargs)
+        prompt_ids = await asyncio.to_thread(self._prompt_ids, messages)
+        text = ""
+        async for piece in self.rankrag_model.astream_ids(prompt_ids, **options):
+            text += piece
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+        yield self._last_chunk(prompt_ids, text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncGenerator, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from llama_index.core.base.llms.types import (
@@ -26,8 +26,6 @@ from typing_extensions import Self
 from rankrag import RankRAGModel
 from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS
 from rankrag_llamaindex import _convert
-
-_END = object()
 
 
 class RankRAGLLM(CustomLLM):
@@ -166,34 +164,35 @@ class RankRAGLLM(CustomLLM):
         return self._stream_chat_sync(messages, kwargs)
 
     # -------------------------------------------------------------------- async API
+    async def _agenerate(self, prompt_ids: list[int], options: dict[str, Any]) -> CompletionResponse:
+        return _convert.completion_response(await self._model.agenerate_ids(prompt_ids, **options))
+
+    # Kept twin of _stream, over the core's async stream.
+    async def _astream(self, prompt_ids: list[int], options: dict[str, Any]) -> CompletionResponseAsyncGen:
+        text = ""
+        async for delta in self._model.astream_ids(prompt_ids, **options):
+            text += delta
+            yield CompletionResponse(text=text, delta=delta)
+
     @llm_completion_callback()
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return await asyncio.to_thread(self._complete_sync, prompt, formatted, kwargs)
+        prompt_ids = await asyncio.to_thread(self._completion_ids, prompt, formatted)
+        return await self._agenerate(prompt_ids, self._options(kwargs))
 
     @llm_completion_callback()
     async def astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseAsyncGen:
-        chunks = await asyncio.to_thread(self._stream_complete_sync, prompt, formatted, kwargs)
-        return _iterate_in_thread(chunks)
+        prompt_ids = await asyncio.to_thread(self._completion_ids, prompt, formatted)
+        return self._astream(prompt_ids, self._options(kwargs))
 
     @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return await asyncio.to_thread(self._chat_sync, messages, kwargs)
+        prompt_ids = await asyncio.to_thread(self._chat_ids, messages)
+        return _convert.chat_response(await self._agenerate(prompt_ids, self._options(kwargs)))
 
     @llm_chat_callback()
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
-        chunks = await asyncio.to_thread(self._stream_chat_sync, messages, kwargs)
-        return _iterate_in_thread(chunks)
-
-
-async def _iterate_in_thread(chunks: Iterator[Any]) -> AsyncGenerator[Any, None]:
-    """Consume a blocking iterator from the event loop, each step in a worker thread."""
-    try:
-        while (chunk := await asyncio.to_thread(next, chunks, _END)) is not _END:
-            yield chunk
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            await asyncio.to_thread(close)
-
+        prompt_ids = await asyncio.to_thread(self._chat_ids, messages)
+        chunks = self._astream(prompt_ids, self._options(kwargs))
+        return (_convert.chat_response(chunk) async for chunk in chunks)

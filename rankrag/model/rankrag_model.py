@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import cast
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from rankrag.model import batching, calibration_store, fusion, generation, loading, prefix_cache, scoring
+from rankrag.model.async_iteration import iterate_in_thread
 from rankrag.model.generation import Generation, GenerationOptions
 from rankrag.model.prompts import PromptTemplates, render_generation_prompt, render_messages, resolve_style
 from rankrag.model.registry import SharedRegistry
@@ -353,6 +354,16 @@ class RankRAGModel:
     def stream_ids(self, prompt_ids: Sequence[int], **options: object) -> Iterator[str]:
         return generation.stream(self.model, self.tokenizer, prompt_ids, self._generation_options(**options))
 
+    async def agenerate_ids(self, prompt_ids: Sequence[int], **options: object) -> Generation:
+        """Async :meth:`generate_ids`; generation runs in a worker thread, off the event loop."""
+        return await asyncio.to_thread(self.generate_ids, prompt_ids, **options)
+
+    async def astream_ids(self, prompt_ids: Sequence[int], **options: object) -> AsyncIterator[str]:
+        """Async :meth:`stream_ids`: text chunks as they are generated; leaving early stops generation."""
+        chunks = await asyncio.to_thread(self.stream_ids, prompt_ids, **options)
+        async for chunk in iterate_in_thread(chunks):
+            yield chunk
+
     def generate(self, question: str, contexts: Sequence[str], **options: object) -> str:
         """Answer ``question`` from ``contexts`` with RankRAG's generation prompt (greedy by default)."""
         check_query(question, "question")
@@ -364,6 +375,16 @@ class RankRAGModel:
         check_query(question, "question")
         prompt = self.answer_prompt_ids(question, check_passages(contexts, "contexts"))
         return self.stream_ids(prompt, **options)
+
+    async def agenerate(self, question: str, contexts: Sequence[str], **options: object) -> str:
+        """Async :meth:`generate`."""
+        return await asyncio.to_thread(self.generate, question, contexts, **options)
+
+    async def astream(self, question: str, contexts: Sequence[str], **options: object) -> AsyncIterator[str]:
+        """Async :meth:`stream`."""
+        chunks = await asyncio.to_thread(self.stream, question, contexts, **options)  # tokenising is work too
+        async for chunk in iterate_in_thread(chunks):
+            yield chunk
 
     # ----------------------------------------------------------------- pipeline
     def answer(self, question: str, passages: Sequence[str], *, top_k: int = 5, **options: object) -> RAGAnswer:

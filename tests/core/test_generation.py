@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from rankrag import GenerationOptions, PromptTemplates, RankRAGModel, rankrag_answer
@@ -135,3 +137,43 @@ def test_abandoned_stream_stops_generating(tiny_model: RankRAGModel) -> None:
         hook.remove()
     assert first
     assert len(steps) < 1000, f"generation ran {len(steps)} steps after its consumer left"
+
+
+# ---------------------------------------------------------------------------------- async
+def test_async_generation_matches_sync(embedded_model: RankRAGModel, prompt_ids: list[int], greedy: str) -> None:
+    async def run() -> tuple[str, str, str, str]:
+        by_ids = await embedded_model.agenerate_ids(prompt_ids, max_new_tokens=12)
+        streamed_ids = [chunk async for chunk in embedded_model.astream_ids(prompt_ids, max_new_tokens=12)]
+        answer = await embedded_model.agenerate(QUESTION, CONTEXTS, max_new_tokens=12)
+        streamed = [chunk async for chunk in embedded_model.astream(QUESTION, CONTEXTS, max_new_tokens=12)]
+        return by_ids.text, "".join(streamed_ids), answer, "".join(streamed)
+
+    assert asyncio.run(run()) == (greedy, greedy, greedy, greedy)
+
+
+def test_async_bad_input_is_the_sync_error(embedded_model: RankRAGModel) -> None:
+    async def first_chunk() -> str:
+        async for chunk in embedded_model.astream("", CONTEXTS):
+            return chunk
+        return ""
+
+    with pytest.raises(ValueError, match="question"):
+        asyncio.run(first_chunk())
+
+
+def test_abandoned_async_stream_stops_generating(tiny_model: RankRAGModel) -> None:
+    steps: list[int] = []
+
+    async def first_then_leave() -> str:
+        chunks = tiny_model.astream("Where?", ["Somewhere far away."], max_new_tokens=2000)
+        first = await anext(chunks)
+        await chunks.aclose()  # what a consumer's `break` does
+        return first
+
+    hook = tiny_model.model.register_forward_hook(lambda *_: steps.append(1))
+    try:
+        first = asyncio.run(first_then_leave())
+    finally:
+        hook.remove()
+    assert first
+    assert len(steps) < 1000, f"generation ran {len(steps)} steps after its async consumer left"
