@@ -8,6 +8,9 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -318,13 +321,23 @@ def _check_adapter_weights(spec: ModelSpec) -> None:
         )
 
 
+@contextmanager
+def peft_deprecations_silenced() -> Iterator[None]:
+    """peft 0.21 reads ``model.is_gradient_checkpointing``, which transformers 5.24 deprecates; the warning
+    is about peft's code, not the caller's, so wrapping a model with an adapter does not print it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
 def _apply_adapter(model: PreTrainedModel, spec: ModelSpec) -> PreTrainedModel:
     from peft import PeftModel
 
     assert spec.adapter is not None
     _check_adapter_weights(spec)
     try:
-        peft_model = PeftModel.from_pretrained(model, spec.adapter)
+        with peft_deprecations_silenced():
+            peft_model = PeftModel.from_pretrained(model, spec.adapter)
     except (OSError, ValueError) as error:
         raise ModelNotFoundError(f"could not load adapter {spec.adapter!r}: {str(error).splitlines()[0]}") from error
     if spec.quantization is None:

@@ -248,7 +248,8 @@ def load_trainable(config: TrainConfig) -> tuple[Any, PreTrainedTokenizerBase]:
     if config.init_adapter is not None:
         from peft import PeftModel
 
-        return PeftModel.from_pretrained(model, config.init_adapter, is_trainable=True), tokenizer
+        with loading.peft_deprecations_silenced():
+            return PeftModel.from_pretrained(model, config.init_adapter, is_trainable=True), tokenizer
     lora = LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
@@ -257,7 +258,8 @@ def load_trainable(config: TrainConfig) -> tuple[Any, PreTrainedTokenizerBase]:
         layers_to_transform=top_layers(model, config.lora_layers),
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, lora), tokenizer
+    with loading.peft_deprecations_silenced():
+        return get_peft_model(model, lora), tokenizer
 
 
 def top_layers(model: PreTrainedModel, count: int | None) -> list[int] | None:

@@ -84,3 +84,11 @@ def test_streaming_emits_no_warning(embedded_model, no_warnings) -> None:  # typ
     # filters), and the handler sees its log records.
     chunks = no_warnings(lambda: list(embedded_model.stream(QUESTION, PASSAGES[:2], max_new_tokens=4)))
     assert isinstance(chunks, list)
+
+
+def test_loading_the_shipped_adapter_emits_no_warning(no_warnings: Callable[[Callable[[], object]], object]) -> None:
+    # the registry would return the session's model; bfloat16 is a distinct spec, so this loads afresh
+    from rankrag import RankRAGModel
+
+    model = no_warnings(lambda: RankRAGModel.load(dtype="bfloat16"))
+    assert isinstance(model, RankRAGModel)
