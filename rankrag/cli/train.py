@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from rankrag.cli.common import command_errors
+
 DATA_DIR_HELP = "shared-data directory (default: $RANKRAG_DATA_DIR)"
 DEFAULT_LORA_LAYERS = 10  # rankrag.train.trainer.DEFAULT_LORA_LAYERS
 DEFAULT_BLEND_SIZE = 24000  # rankrag.train.blend.DEFAULT_BLEND_SIZE (not imported: `--help` stays light)
@@ -21,7 +23,7 @@ def _parse_weights(values: list[str] | None, option: str) -> dict[str, float]:
                 raise ValueError
             weights[name.strip()] = float(number)
         except ValueError:
-            raise typer.BadParameter(f"expected NAME=NUMBER, got {value!r}", param_hint=option) from None
+            raise ValueError(f"{option} expects NAME=NUMBER, got {value!r}") from None
     return weights
 
 
@@ -49,7 +51,7 @@ def blend_command(
         write_blend,
     )
 
-    try:
+    with command_errors():
         config = BlendConfig(
             size=size or None,
             seed=seed,
@@ -58,9 +60,7 @@ def blend_command(
             negatives_per_positive=negatives_per_positive,
         )
         examples = build_blend(data_dir, config)
-    except (ValueError, FileNotFoundError) as error:
-        raise typer.BadParameter(str(error)) from None
-    write_blend(examples, output)
+        write_blend(examples, output)
     typer.echo(json.dumps({"output": str(output), "examples": len(examples), **summarize(examples)}, indent=2))
 
 
@@ -115,12 +115,12 @@ def train_command(
     from rankrag.train.blend import BlendConfig, build_blend, read_blend, write_blend
     from rankrag.train.trainer import TrainConfig, plot_loss, train
 
-    if blend is None and data_dir is None:
-        import os
+    with command_errors():
+        if blend is None and data_dir is None:
+            import os
 
-        if not os.environ.get("RANKRAG_DATA_DIR"):
-            raise typer.BadParameter("give --blend FILE or --data-dir DIR (or set RANKRAG_DATA_DIR)")
-    try:
+            if not os.environ.get("RANKRAG_DATA_DIR"):
+                raise ValueError("give --blend FILE or --data-dir DIR (or set RANKRAG_DATA_DIR)")
         if blend is None:
             examples = build_blend(data_dir, BlendConfig())
             blend = write_blend(examples, output / "blend.jsonl")
@@ -137,10 +137,8 @@ def train_command(
             init_adapter=str(init_adapter) if init_adapter is not None else None,
         )
         result = train(config, examples, progress=progress)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
-        raise typer.BadParameter(str(error)) from None
-    if (output / "loss_log.jsonl").is_file():
-        plot_loss(output / "loss_log.jsonl", output / "training_loss.png")
+        if (output / "loss_log.jsonl").is_file():
+            plot_loss(output / "loss_log.jsonl", output / "training_loss.png")
     typer.echo(
         json.dumps(
             {"adapter": str(result.adapter_dir), "steps": result.steps, "wall_seconds": round(result.wall_seconds, 1),

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from rankrag.files import write_text_atomic
 from rankrag.optional import require
 
 RERANK_COLUMNS = ("ndcg@10", "recall@5", "recall@10", "recall@20", "mrr@10", "seconds_per_query")
@@ -20,13 +20,6 @@ QA_COLUMNS = ("em", "f1", "recall@k")
 def sidecar_paths(json_path: Path) -> tuple[Path, Path]:
     """The Markdown and PNG files written next to ``json_path``."""
     return json_path.with_suffix(".md"), json_path.with_suffix(".png")
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(handle.name, path)
 
 
 def _is_qa(report: dict[str, Any]) -> bool:
@@ -105,7 +98,7 @@ def write_report(report: dict[str, Any], json_path: str | os.PathLike[str]) -> l
     """Write the JSON, the Markdown summary and the plot; returns the three paths."""
     path = Path(json_path)
     markdown, png = sidecar_paths(path)
-    _write_text(path, json.dumps(report, indent=2) + "\n")
-    _write_text(markdown, markdown_summary(report))
+    write_text_atomic(path, json.dumps(report, indent=2) + "\n")
+    write_text_atomic(markdown, markdown_summary(report))
     plot_recall(report, png)
     return [path, markdown, png]

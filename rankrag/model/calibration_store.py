@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from rankrag.files import write_text_atomic
 from rankrag.model.loading import ModelSpec, cache_dir
 
 CALIBRATION_FILE = "rankrag_calibration.json"
@@ -62,11 +62,7 @@ def save_calibration(spec: ModelSpec | None, name: str, calibration: dict[str, A
     last_error: OSError | None = None
     for target in targets:
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile("w", dir=target.parent, delete=False, suffix=".tmp") as handle:
-                json.dump(calibration, handle, indent=2, sort_keys=True)
-            os.replace(handle.name, target)
-            return target
+            return write_text_atomic(target, json.dumps(calibration, indent=2, sort_keys=True))
         except OSError as error:
             last_error = error
     raise OSError(f"could not write the calibration anywhere: {last_error}")

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import cast
 
 from rankrag.data.datasets import resolve_data_dir
+from rankrag.files import write_text_atomic
 from rankrag.train.pool import pool_qa_queries, pool_ranking_queries
 from rankrag.train.sources import QAQuery, RankingQuery, qa_queries, ranking_queries
 
@@ -287,12 +288,7 @@ def build_blend(data_dir: str | os.PathLike[str] | None, config: BlendConfig | N
 
 
 def write_blend(examples: Sequence[BlendExample], path: str | os.PathLike[str]) -> Path:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("w", encoding="utf-8") as handle:
-        for example in examples:
-            handle.write(example.to_json() + "\n")
-    return target
+    return write_text_atomic(path, (example.to_json() + "\n" for example in examples))
 
 
 def read_blend(path: str | os.PathLike[str]) -> list[BlendExample]:
