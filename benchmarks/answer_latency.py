@@ -44,7 +44,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--json", metavar="FILE", help="also write the result to FILE")
     parser.add_argument("--data-dir", default=None, help="shared data directory (default $RANKRAG_DATA_DIR)")
     parser.add_argument("--questions", type=int, default=None, help="questions timed (default 5; 2 with --quick)")
-    parser.add_argument("--max-passages", type=int, default=None, help="passages indexed (default all; 1,500 with --quick)")
+    parser.add_argument(
+        "--max-passages", type=int, default=None, help="passages indexed (default all; 1,500 with --quick)"
+    )
     parser.add_argument("--max-new-tokens", type=int, default=128, help="longest answer (rankrag ask's default)")
     parser.add_argument("--model", default=None, help="model source (default: the embedded SmolLM2 + shipped adapter)")
     parser.add_argument("--dtype", default="auto")
@@ -82,7 +84,9 @@ def time_questions(model: RankRAGModel, documents: Any, questions: list[str], ma
             scoring[n].append(seconds)
         best = model.rerank(question, texts[: max(DEPTHS)], top_k=5, first_stage_scores=[r.similarity for r in found])
         seconds, _, generated = _common.timed(
-            lambda: model.generate_ids(model.answer_prompt_ids(question, [p.text for p in best]), max_new_tokens=max_new_tokens),
+            lambda: model.generate_ids(
+                model.answer_prompt_ids(question, [p.text for p in best]), max_new_tokens=max_new_tokens
+            ),
             "cpu",
         )
         generation.append(seconds)
@@ -101,8 +105,11 @@ def time_questions(model: RankRAGModel, documents: Any, questions: list[str], ma
         "generation_s": round(t3, 3),
         "answer_tokens_median": _common.median(answer_tokens),
         "by_n": per_depth,
-        "times_s": {"retrieval": [round(t, 4) for t in retrieval], "generation": [round(t, 3) for t in generation],
-                    **{f"scoring_{n}": [round(t, 3) for t in scoring[n]] for n in DEPTHS}},
+        "times_s": {
+            "retrieval": [round(t, 4) for t in retrieval],
+            "generation": [round(t, 3) for t in generation],
+            **{f"scoring_{n}": [round(t, 3) for t in scoring[n]] for n in DEPTHS},
+        },
     }
 
 
@@ -123,22 +130,29 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
         if args.served_url:
             served = RankRAGModel.connect(args.served_url, model=args.served_model)
             try:
-                result["served"] = {**time_questions(served, documents, questions, args.max_new_tokens),
-                                    "url": args.served_url, "server": served.info.flavor}
+                result["served"] = {
+                    **time_questions(served, documents, questions, args.max_new_tokens),
+                    "url": args.served_url,
+                    "server": served.info.flavor,
+                }
             finally:
                 served.close()
-    result.update({
-        "indexed_passages": indexed,
-        "index_build_s": round(index_seconds, 1),
-        "questions": questions,
-        "note": "added_time_ratio = N*t2 / (t1 + t3); medians over the questions",
-        "machine": {**machine, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
-        **_common.stamp(["benchmarks/answer_latency.py", *argv]),
-    })
+    result.update(
+        {
+            "indexed_passages": indexed,
+            "index_build_s": round(index_seconds, 1),
+            "questions": questions,
+            "note": "added_time_ratio = N*t2 / (t1 + t3); medians over the questions",
+            "machine": {**machine, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+            **_common.stamp(["benchmarks/answer_latency.py", *argv]),
+        }
+    )
     for label in ("in_process", "served"):
         if label in result:
             part = result[label]
-            line = ", ".join(f"N={n}: {v['added_time_ratio']}x ({v['end_to_end_s']} s/question)" for n, v in part["by_n"].items())
+            line = ", ".join(
+                f"N={n}: {v['added_time_ratio']}x ({v['end_to_end_s']} s/question)" for n, v in part["by_n"].items()
+            )
             print(f"{label}: t1 {part['retrieval_s']} s, t3 {part['generation_s']} s; {line}", file=sys.stderr)
     _common.write_json(result, args.json)
     return result

@@ -48,8 +48,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def squad_queries(count: int, per_query: int, chars: int) -> list[tuple[str, list[str]]]:
     """Each query: a SQuAD question with its own paragraph and other paragraphs (real text, varied length)."""
-    passages = [json.loads(line) for line in (FIXTURES / "squad_passages.jsonl").read_text(encoding="utf-8").splitlines()]
-    questions = [json.loads(line) for line in (FIXTURES / "squad_questions.jsonl").read_text(encoding="utf-8").splitlines()]
+    passages = [
+        json.loads(line) for line in (FIXTURES / "squad_passages.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    questions = [
+        json.loads(line) for line in (FIXTURES / "squad_questions.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     by_pid = {p["pid"]: p["text"] for p in passages}
     result = []
     for number, question in enumerate(questions[::7][:count]):

@@ -135,7 +135,11 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
                 scores[mode] = asyncio.run(runner(rerank, work))
                 times[mode].append(time.perf_counter() - start)
                 forward_rounds[mode] = coalescer.rounds - before
-                print(f"{path} round {round_number + 1}/{rounds} {mode}: {times[mode][-1]:.2f} s", file=sys.stderr, flush=True)
+                print(
+                    f"{path} round {round_number + 1}/{rounds} {mode}: {times[mode][-1]:.2f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         pps = {mode: round(n_passages / _common.median(t), 3) for mode, t in times.items()}
         results[path] = {
             "pps": pps,

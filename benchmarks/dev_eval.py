@@ -47,7 +47,14 @@ def main() -> None:
     parser.add_argument("--models", default="tuned,zero_shot")
     parser.add_argument("--datasets", default="trec_dl_passage,scifact")
     parser.add_argument("--split", default="dev")
-    parser.add_argument("--candidates", "--top-n", dest="candidates", type=int, default=100, help="first-stage candidates reranked per query")
+    parser.add_argument(
+        "--candidates",
+        "--top-n",
+        dest="candidates",
+        type=int,
+        default=100,
+        help="first-stage candidates reranked per query",
+    )
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--dtype", default="float32", help="float32 or bfloat16 (the answer rows stay float32)")
     parser.add_argument("--output", required=True, type=Path)
@@ -63,8 +70,14 @@ def main() -> None:
     transformers_logging.set_verbosity_error()
     adapters = {"tuned": args.adapter, "zero_shot": None}
     report: dict[str, object] = {
-        "benchmark": "dev_eval", "command": " ".join([sys.executable, *sys.argv]), "machine": machine(),
-        "date": time.strftime("%Y-%m-%d"), "split": args.split, "candidates": args.candidates, "dtype": args.dtype, "results": {},
+        "benchmark": "dev_eval",
+        "command": " ".join([sys.executable, *sys.argv]),
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d"),
+        "split": args.split,
+        "candidates": args.candidates,
+        "dtype": args.dtype,
+        "results": {},
     }
     results: dict[str, object] = report["results"]  # type: ignore[assignment]  # filled below
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -78,12 +91,16 @@ def main() -> None:
             for query in data.queries:
                 candidates = query.candidates[: args.candidates]
                 llm = model.score(query.query, [c.text for c in candidates])
-                scored[query.qid] = {"pids": [c.pid for c in candidates], "llm": llm,
-                                     "bm25": [c.first_stage_score for c in candidates]}
+                scored[query.qid] = {
+                    "pids": [c.pid for c in candidates],
+                    "llm": llm,
+                    "bm25": [c.first_stage_score for c in candidates],
+                }
             seconds = time.monotonic() - started
             systems: dict[str, dict[str, float]] = {}
             systems["first_stage"] = mean_ranking_metrics(
-                {qid: s["pids"] for qid, s in scored.items()}, data.qrels, data.relevance_threshold)
+                {qid: s["pids"] for qid, s in scored.items()}, data.qrels, data.relevance_threshold
+            )
             for alpha in ALPHAS:
                 by_scores, by_order = {}, {}
                 for qid, s in scored.items():
@@ -94,16 +111,27 @@ def main() -> None:
                     systems["llm"] = mean_ranking_metrics(by_scores, data.qrels, data.relevance_threshold)
                 else:
                     systems[f"fused_scores@{alpha:.2f}"] = mean_ranking_metrics(
-                        by_scores, data.qrels, data.relevance_threshold)
+                        by_scores, data.qrels, data.relevance_threshold
+                    )
                     systems[f"fused_order@{alpha:.2f}"] = mean_ranking_metrics(
-                        by_order, data.qrels, data.relevance_threshold)
+                        by_order, data.qrels, data.relevance_threshold
+                    )
             results[f"{label}/{name}"] = {
-                "model": model.name, "adapter": adapters[label], "n_queries": len(scored),
-                "calibrated_alpha": (calibration or {}).get("alpha"), "scoring_seconds": round(seconds, 1),
+                "model": model.name,
+                "adapter": adapters[label],
+                "n_queries": len(scored),
+                "calibrated_alpha": (calibration or {}).get("alpha"),
+                "scoring_seconds": round(seconds, 1),
                 "passages_per_second": round(sum(len(s["pids"]) for s in scored.values()) / seconds, 2),
-                "systems": systems, "scores": scored,
+                "systems": systems,
+                "scores": scored,
             }
-            shown = ("first_stage", "llm", f"fused_scores@{model.default_alpha:.2f}", f"fused_order@{model.default_alpha:.2f}")
+            shown = (
+                "first_stage",
+                "llm",
+                f"fused_scores@{model.default_alpha:.2f}",
+                f"fused_order@{model.default_alpha:.2f}",
+            )
             summary = {k: round(v["ndcg@10"], 4) for k, v in systems.items() if k in shown}
             print(label, name, f"{seconds:.0f}s", summary, flush=True)
             args.output.write_text(json.dumps(report, indent=1))

@@ -60,8 +60,9 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
 
         torch.set_num_threads(args.threads)
 
-    dataset = load_rerank_dataset(args.data_dir or _common.default_data_dir(), "trec_dl_passage",
-                                  split=args.split, limit=args.limit)
+    dataset = load_rerank_dataset(
+        args.data_dir or _common.default_data_dir(), "trec_dl_passage", split=args.split, limit=args.limit
+    )
     model = RankRAGModel.load()
     variants = {
         "passage_first": model,

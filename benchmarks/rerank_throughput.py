@@ -40,16 +40,41 @@ from rankrag.model.prefix_cache import split_prompts  # noqa: E402
 from rankrag.model.scoring import RankingEncoder, length_sorted_batches  # noqa: E402
 
 # Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) for model-FLOPs utilisation; --peak-tflops overrides.
-GPU_PEAK_TFLOPS = {"H200": 989.4, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H100": 989.4, "A100": 312.0,
-                   "L40S": 362.1, "L4": 121.0, "A10G": 125.0, "A10": 125.0, "RTX 4090": 165.2}
+GPU_PEAK_TFLOPS = {
+    "H200": 989.4,
+    "H100 NVL": 835.0,
+    "H100 PCIe": 756.0,
+    "H100": 989.4,
+    "A100": 312.0,
+    "L40S": 362.1,
+    "L4": 121.0,
+    "A10G": 125.0,
+    "A10": 125.0,
+    "RTX 4090": 165.2,
+}
 
 RANDOM_LLAMA_SHAPES: dict[str, dict[str, Any]] = {
     # Llama-3-8B: 32 layers, hidden 4096, GQA 32/8 heads, MLP 14336, 128k vocabulary.
-    "8b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
-               num_key_value_heads=8, vocab_size=128256, rope_theta=500000.0, max_position_embeddings=8192),
+    "8b": dict(
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        vocab_size=128256,
+        rope_theta=500000.0,
+        max_position_embeddings=8192,
+    ),
     # For checking this script on a CPU; not a benchmark.
-    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2, vocab_size=49152, max_position_embeddings=4096),
+    "tiny": dict(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=49152,
+        max_position_embeddings=4096,
+    ),
 }
 
 
@@ -58,7 +83,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="20 passages, one round (a smoke check, < 3 min)")
     parser.add_argument("--json", metavar="FILE", help="also write the result to FILE")
     parser.add_argument("--data-dir", default=None, help="shared data directory (default $RANKRAG_DATA_DIR)")
-    parser.add_argument("--n-passages", type=int, default=None, help="passages per query (default 100; 20 with --quick)")
+    parser.add_argument(
+        "--n-passages", type=int, default=None, help="passages per query (default 100; 20 with --quick)"
+    )
     parser.add_argument("--passage-tokens", type=int, default=150, help="about how long each passage is")
     parser.add_argument("--rounds", type=int, default=None, help="measurement rounds (default 3; 1 with --quick)")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -66,10 +93,22 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--quantization", default=None, choices=[None, "4bit", "8bit"])
-    parser.add_argument("--random-llama", choices=sorted(RANDOM_LLAMA_SHAPES), help="randomly initialised Llama of this shape (speed only)")
+    parser.add_argument(
+        "--random-llama",
+        choices=sorted(RANDOM_LLAMA_SHAPES),
+        help="randomly initialised Llama of this shape (speed only)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--peak-tflops", type=float, default=None, help="peak dense TFLOP/s for MFU (GPU default from its name)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["naive", "question_first", "uncached", "bf16"], help="methods to leave out")
+    parser.add_argument(
+        "--peak-tflops", type=float, default=None, help="peak dense TFLOP/s for MFU (GPU default from its name)"
+    )
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["naive", "question_first", "uncached", "bf16"],
+        help="methods to leave out",
+    )
     args = parser.parse_args(argv)
     args.n_passages = args.n_passages or (20 if args.quick else 100)
     args.rounds = args.rounds or (1 if args.quick else 3)
@@ -86,9 +125,13 @@ def load_model(args: argparse.Namespace) -> RankRAGModel:
     device = loading.resolve_device(args.device)
     dtype = loading.DTYPES[loading.resolve_dtype(args.dtype, device)]
     tokenizer = AutoTokenizer.from_pretrained(loading.materialize_gguf(*loading.resolve_source(None)))
-    config = LlamaConfig(**RANDOM_LLAMA_SHAPES[args.random_llama], tie_word_embeddings=False,
-                         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id)
+    config = LlamaConfig(
+        **RANDOM_LLAMA_SHAPES[args.random_llama],
+        tie_word_embeddings=False,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     torch.manual_seed(0)
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
@@ -168,12 +211,14 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
         torch.set_num_threads(args.threads)
     machine = _common.machine()
     handle = load_model(args)
-    options = replace(handle.scoring_options, batch_size=args.batch_size,
-                      max_passage_tokens=max(384, args.passage_tokens + 16))
+    options = replace(
+        handle.scoring_options, batch_size=args.batch_size, max_passage_tokens=max(384, args.passage_tokens + 16)
+    )
     handle = handle.with_options(scoring_options=options)
     data_dir = Path(args.data_dir) if args.data_dir else _common.default_data_dir()
-    query, passages = _common.select_passages(handle.tokenizer, _common.read_trec(data_dir),
-                                              args.n_passages, args.passage_tokens)
+    query, passages = _common.select_passages(
+        handle.tokenizer, _common.read_trec(data_dir), args.n_passages, args.passage_tokens
+    )
     uncached = handle.with_options(scoring_options=replace(options, prefix_cache=False))
     question_first = handle.with_options(templates=PromptTemplates(question_first=True))
     device = handle.device
@@ -209,8 +254,12 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
             seconds, cpu_seconds, outputs[name] = _common.timed(lambda: methods[name](passages, encoded), device)
             times[name].append(seconds)
             cpu_times[name].append(cpu_seconds)
-            print(f"round {round_number + 1}/{args.rounds} {name}: {seconds:.2f} s "
-                  f"({len(passages) / seconds:.2f} passages/s)", file=sys.stderr, flush=True)
+            print(
+                f"round {round_number + 1}/{args.rounds} {name}: {seconds:.2f} s "
+                f"({len(passages) / seconds:.2f} passages/s)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     peaks_after = {name: _common.matmul_gflops(dtype, device) for name, dtype in peak_dtypes.items()}
     matmul_peak = {name: max(peaks_before[name], peaks_after[name]) for name in peak_dtypes}
@@ -230,8 +279,12 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
     qf_prompts = split_prompts(RankingEncoder(handle.tokenizer, question_first.templates, options), query, passages)
     config = handle.model.config
     full_flops = forward_flops(config, [(0, len(ids)) for ids in encoded])
-    cached_flops = forward_flops(config, [(0, len(prompts.prefix))] + [(len(prompts.prefix), len(t)) for t in prompts.tails])
-    qf_flops = forward_flops(config, [(0, len(qf_prompts.prefix))] + [(len(qf_prompts.prefix), len(t)) for t in qf_prompts.tails])
+    cached_flops = forward_flops(
+        config, [(0, len(prompts.prefix))] + [(len(prompts.prefix), len(t)) for t in prompts.tails]
+    )
+    qf_flops = forward_flops(
+        config, [(0, len(qf_prompts.prefix))] + [(len(qf_prompts.prefix), len(t)) for t in qf_prompts.tails]
+    )
     peak = peak_tflops(args)
 
     result: dict[str, Any] = {
@@ -259,9 +312,13 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
         "seconds_per_query": {name: round(_common.median(t) * 100 / len(passages), 3) for name, t in times.items()},
         "seconds_per_query_note": "median time scaled to 100 passages per query",
         "max_abs_diff_library_vs_naive": round(max(abs(a - b) for a, b in zip(library_scores, outputs["naive"])), 8)
-        if "naive" in outputs else None,
-        "max_abs_diff_uncached_vs_library": round(max(abs(a - b) for a, b in zip(library_scores, outputs["library_uncached"])), 8)
-        if "library_uncached" in outputs else None,
+        if "naive" in outputs
+        else None,
+        "max_abs_diff_uncached_vs_library": round(
+            max(abs(a - b) for a, b in zip(library_scores, outputs["library_uncached"])), 8
+        )
+        if "library_uncached" in outputs
+        else None,
         "rounds": args.rounds,
         "times_s": {name: [round(t, 3) for t in values] for name, values in times.items()},
         "cpu_times_s": {name: [round(t, 3) for t in values] for name, values in cpu_times.items()},
@@ -274,38 +331,55 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
         "machine": {**machine, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
         **_common.stamp(["benchmarks/rerank_throughput.py", *argv]),
     }
-    computed = {"bare_forward": full_flops, "library": cached_flops, "library_uncached": full_flops,
-                "library_question_first": qf_flops}
-    result["tflop_per_query"] = {"full_prompts": round(full_flops / 1e12, 4), "prefix_cache": round(cached_flops / 1e12, 4),
-                                 "prefix_cache_question_first": round(qf_flops / 1e12, 4)}
+    computed = {
+        "bare_forward": full_flops,
+        "library": cached_flops,
+        "library_uncached": full_flops,
+        "library_question_first": qf_flops,
+    }
+    result["tflop_per_query"] = {
+        "full_prompts": round(full_flops / 1e12, 4),
+        "prefix_cache": round(cached_flops / 1e12, 4),
+        "prefix_cache_question_first": round(qf_flops / 1e12, 4),
+    }
     effective = {name: full_flops / _common.median(times[name]) / 1e9 for name in times if name != "naive"}
-    result.update({
-        "matmul_peak_gflops": round(matmul_peak["float32"], 1),
-        "library_gflops": round(effective["library"], 1),
-        "fraction_of_peak": round(effective["library"] / matmul_peak["float32"], 3),
-        "bf16_library_pps": pps("library_bf16"),
-        "bf16_speedup": ratio("library_bf16", "library"),
-        # beyond the required keys
-        "library_gflops_note": "FLOPs of every full prompt scored (2 x non-embedding weights x tokens, plus causal "
-                               "attention) per second; the prefix cache computes fewer, so this can exceed the peak",
-        "library_computed_gflops": round(cached_flops / _common.median(times["library"]) / 1e9, 1),
-        "bare_forward_gflops": round(effective["bare_forward"], 1),
-        "bare_forward_fraction_of_peak": round(effective["bare_forward"] / matmul_peak["float32"], 3),
-        "matmul_gflops_before_after": {name: [round(peaks_before[name], 1), round(peaks_after[name], 1)]
-                                       for name in peak_dtypes},
-        "bf16_matmul_peak_gflops": round(matmul_peak["bfloat16"], 1) if "bfloat16" in matmul_peak else None,
-        "bf16_library_gflops": round(effective["library_bf16"], 1) if "library_bf16" in effective else None,
-        "bf16_fraction_of_bf16_peak": round(effective["library_bf16"] / matmul_peak["bfloat16"], 3)
-        if "library_bf16" in effective else None,
-        "bf16_max_abs_diff_vs_float32": round(max(abs(a - b) for a, b in zip(library_scores, outputs["library_bf16"])), 6)
-        if "library_bf16" in outputs else None,
-        "cpu_has_bf16": _common.cpu_has_bf16(),
-    })
+    result.update(
+        {
+            "matmul_peak_gflops": round(matmul_peak["float32"], 1),
+            "library_gflops": round(effective["library"], 1),
+            "fraction_of_peak": round(effective["library"] / matmul_peak["float32"], 3),
+            "bf16_library_pps": pps("library_bf16"),
+            "bf16_speedup": ratio("library_bf16", "library"),
+            # beyond the required keys
+            "library_gflops_note": "FLOPs of every full prompt scored (2 x non-embedding weights x tokens, plus causal "
+            "attention) per second; the prefix cache computes fewer, so this can exceed the peak",
+            "library_computed_gflops": round(cached_flops / _common.median(times["library"]) / 1e9, 1),
+            "bare_forward_gflops": round(effective["bare_forward"], 1),
+            "bare_forward_fraction_of_peak": round(effective["bare_forward"] / matmul_peak["float32"], 3),
+            "matmul_gflops_before_after": {
+                name: [round(peaks_before[name], 1), round(peaks_after[name], 1)] for name in peak_dtypes
+            },
+            "bf16_matmul_peak_gflops": round(matmul_peak["bfloat16"], 1) if "bfloat16" in matmul_peak else None,
+            "bf16_library_gflops": round(effective["library_bf16"], 1) if "library_bf16" in effective else None,
+            "bf16_fraction_of_bf16_peak": round(effective["library_bf16"] / matmul_peak["bfloat16"], 3)
+            if "library_bf16" in effective
+            else None,
+            "bf16_max_abs_diff_vs_float32": round(
+                max(abs(a - b) for a, b in zip(library_scores, outputs["library_bf16"])), 6
+            )
+            if "library_bf16" in outputs
+            else None,
+            "cpu_has_bf16": _common.cpu_has_bf16(),
+        }
+    )
     if peak:
         # model FLOPs actually computed (prefix once + tails for the cached paths) / time / peak
         result["peak_tflops"] = peak
-        result["mfu"] = {name: round(computed[name] / _common.median(times[name]) / (peak * 1e12), 4)
-                         for name in computed if name in times}
+        result["mfu"] = {
+            name: round(computed[name] / _common.median(times[name]) / (peak * 1e12), 4)
+            for name in computed
+            if name in times
+        }
         result["seconds_per_query_at_peak"] = {
             name: round(flops / (peak * 1e12) * 100 / len(passages), 4) for name, flops in computed.items()
         }

@@ -37,7 +37,12 @@ def main() -> None:
 
     transformers_logging.set_verbosity_error()
     adapters = {"tuned": args.adapter, "zero_shot": None}
-    results: dict[str, object] = {"split": args.split, "candidates": args.candidates, "qa_limit": args.qa_limit, "runs": []}
+    results: dict[str, object] = {
+        "split": args.split,
+        "candidates": args.candidates,
+        "qa_limit": args.qa_limit,
+        "runs": [],
+    }
     runs: list[dict[str, object]] = results["runs"]  # type: ignore[assignment]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     models = {label: RankRAGModel.load(adapter=adapters[label], device="cpu") for label in args.models.split(",")}
@@ -45,7 +50,9 @@ def main() -> None:
         data = load_rerank_dataset(args.data_dir, name, split=args.split)
         for label, model in models.items():
             started = time.monotonic()
-            report = evaluate_rerank(model, data, ["first_stage", "rankrag"], candidates=args.candidates, split=args.split, progress=False)
+            report = evaluate_rerank(
+                model, data, ["first_stage", "rankrag"], candidates=args.candidates, split=args.split, progress=False
+            )
             runs.append({"model": label, "kind": "rerank", "wall_s": round(time.monotonic() - started, 1), **report})
             print(label, name, {k: round(v["ndcg@10"], 4) for k, v in report["systems"].items()}, flush=True)
             args.output.write_text(json.dumps(results, indent=2))
@@ -57,6 +64,7 @@ def main() -> None:
             runs.append({"model": label, "kind": "qa", "wall_s": round(time.monotonic() - started, 1), **report})
             print(label, name, {k: round(v["em"], 4) for k, v in report["systems"].items()}, flush=True)
             args.output.write_text(json.dumps(results, indent=2))
+
 
 if __name__ == "__main__":
     main()

@@ -53,12 +53,18 @@ def main() -> None:
     examples = build_blend(data_dir, BlendConfig(size=2000))
     rows_needed = (args.steps + args.warmup_steps + 1) * args.batch_size
     depths = [int(depth) for depth in str(args.top_layers).split(",")]
-    configs: dict[str, tuple[str, int | None]] = {"float32_all_layers": ("float32", None), "bf16_all_layers": ("bfloat16", None)}
+    configs: dict[str, tuple[str, int | None]] = {
+        "float32_all_layers": ("float32", None),
+        "bf16_all_layers": ("bfloat16", None),
+    }
     for depth in depths:
         configs[f"float32_top_{depth}"] = ("float32", depth)
         configs[f"bf16_top_{depth}"] = ("bfloat16", depth)
-    chosen = [f"{name}_{depth}" if name.endswith("_top") else name for name in args.configs.split(",")
-              for depth in (depths if name.endswith("_top") else [None])]
+    chosen = [
+        f"{name}_{depth}" if name.endswith("_top") else name
+        for name in args.configs.split(",")
+        for depth in (depths if name.endswith("_top") else [None])
+    ]
     results: dict[str, dict[str, float]] = {}
     rows = None
     for label in chosen:
@@ -77,18 +83,36 @@ def main() -> None:
                 timings.append(time.perf_counter())
 
             settings = LoopSettings(
-                steps=args.steps + args.warmup_steps + 1, batch_size=args.batch_size, gradient_accumulation=1,
-                learning_rate=5e-4, warmup=0.0, scheduler="constant", weight_decay=0.0, save_steps=10**9,
-                logging_steps=10**9, seed=1, autocast_bf16=precision == "bfloat16",
+                steps=args.steps + args.warmup_steps + 1,
+                batch_size=args.batch_size,
+                gradient_accumulation=1,
+                learning_rate=5e-4,
+                warmup=0.0,
+                scheduler="constant",
+                weight_decay=0.0,
+                save_steps=10**9,
+                logging_steps=10**9,
+                seed=1,
+                autocast_bf16=precision == "bfloat16",
             )
             start = time.perf_counter()
-            run_loop(model, rows, int(tokenizer.pad_token_id), settings, Path(scratch), Path(scratch) / "log.jsonl",
-                     progress=False, on_step=on_step)
+            run_loop(
+                model,
+                rows,
+                int(tokenizer.pad_token_id),
+                settings,
+                Path(scratch),
+                Path(scratch) / "log.jsonl",
+                progress=False,
+                on_step=on_step,
+            )
             # The last step also writes the final checkpoint: it is run but not timed.
             timed = timings[-2] - (timings[args.warmup_steps - 1] if args.warmup_steps else start)
             per_step = timed / args.steps
-            results[label] = {"seconds_per_step": round(per_step, 3),
-                              "examples_per_second": round(args.batch_size / per_step, 3)}
+            results[label] = {
+                "seconds_per_step": round(per_step, 3),
+                "examples_per_second": round(args.batch_size / per_step, 3),
+            }
             print(label, results[label], flush=True)
             del model
     baseline = results.get("float32_all_layers")

@@ -17,8 +17,7 @@ except ImportError as error:  # pragma: no cover - exercised by a test that hide
     from rankrag.errors import MissingDependencyError
 
     raise MissingDependencyError(
-        "rankrag_langchain needs LangChain, which is not installed. "
-        'Install it with: pip install "rankrag[langchain]"'
+        'rankrag_langchain needs LangChain, which is not installed. Install it with: pip install "rankrag[langchain]"'
     ) from error
 
 from rankrag_langchain.chain import create_rankrag_chain

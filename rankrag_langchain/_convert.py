@@ -33,9 +33,7 @@ def message_text(message: BaseMessage) -> str:
             continue  # a model's own reasoning trace is not part of the conversation
         else:
             kind = block.get("type", "unknown") if isinstance(block, dict) else type(block).__name__
-            raise ValueError(
-                f"RankRAGLLM reads text only; a {message.type} message holds a {kind!r} content block"
-            )
+            raise ValueError(f"RankRAGLLM reads text only; a {message.type} message holds a {kind!r} content block")
     return "".join(parts)
 
 
@@ -95,9 +93,7 @@ def first_stage_scores(documents: Sequence[Document], key: str | None) -> list[f
     if key is not None:
         for index, metadata in enumerate(metadatas):
             if not _is_number(metadata.get(key)):
-                raise ValueError(
-                    f"documents[{index}].metadata[{key!r}] must be a finite number (the retrieval score)"
-                )
+                raise ValueError(f"documents[{index}].metadata[{key!r}] must be a finite number (the retrieval score)")
         return [float(metadata[key]) for metadata in metadatas]
     for candidate in FIRST_STAGE_SCORE_KEYS:
         if all(_is_number(metadata.get(candidate)) for metadata in metadatas):

@@ -56,8 +56,11 @@ class RankRAGReranker(RankRAGModelFields, BaseDocumentCompressor):
             for i, score in zip(with_text, scores):
                 per_document[i] = score
         return {
-            "top_n": self.top_n, "score_threshold": self.score_threshold, "first_stage_scores": per_document,
-            "alpha": self.alpha, "batch_size": self.batch_size,
+            "top_n": self.top_n,
+            "score_threshold": self.score_threshold,
+            "first_stage_scores": per_document,
+            "alpha": self.alpha,
+            "batch_size": self.batch_size,
         }
 
     @staticmethod

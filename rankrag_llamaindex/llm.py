@@ -180,9 +180,7 @@ class RankRAGLLM(CustomLLM):
         return await self._agenerate(prompt_ids, self._options(kwargs))
 
     @llm_completion_callback()
-    async def astream_complete(
-        self, prompt: str, formatted: bool = False, **kwargs: Any
-    ) -> CompletionResponseAsyncGen:
+    async def astream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseAsyncGen:
         prompt_ids = await asyncio.to_thread(self._completion_ids, prompt, formatted)
         return self._astream(prompt_ids, self._options(kwargs))
 

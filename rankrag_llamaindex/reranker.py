@@ -96,9 +96,7 @@ class RankRAGReranker(BaseNodePostprocessor):
         if not nodes:
             return []
         self._start_event(nodes, query_bundle)
-        with self.callback_manager.event(
-            CBEventType.RERANKING, payload=self._callback_payload(nodes, query)
-        ) as event:
+        with self.callback_manager.event(CBEventType.RERANKING, payload=self._callback_payload(nodes, query)) as event:
             result = self._result(nodes, select(self._model, query, texts, **self._selection_options(nodes)))
             event.on_end(payload={EventPayload.NODES: result})
         dispatcher.event(ReRankEndEvent(nodes=result))
@@ -113,9 +111,7 @@ class RankRAGReranker(BaseNodePostprocessor):
         if not nodes:
             return []
         self._start_event(nodes, query_bundle)
-        with self.callback_manager.event(
-            CBEventType.RERANKING, payload=self._callback_payload(nodes, query)
-        ) as event:
+        with self.callback_manager.event(CBEventType.RERANKING, payload=self._callback_payload(nodes, query)) as event:
             selection = await aselect(self._model, query, texts, **self._selection_options(nodes))
             result = self._result(nodes, selection)
             event.on_end(payload={EventPayload.NODES: result})
@@ -139,8 +135,11 @@ class RankRAGReranker(BaseNodePostprocessor):
 
     def _selection_options(self, nodes: Sequence[NodeWithScore]) -> dict[str, Any]:
         return {
-            "top_n": self.top_n, "score_threshold": self.score_threshold, "alpha": self.alpha,
-            "first_stage_scores": _convert.first_stage_scores(nodes), "batch_size": self.batch_size,
+            "top_n": self.top_n,
+            "score_threshold": self.score_threshold,
+            "alpha": self.alpha,
+            "first_stage_scores": _convert.first_stage_scores(nodes),
+            "batch_size": self.batch_size,
         }
 
     @staticmethod

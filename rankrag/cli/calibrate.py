@@ -6,7 +6,15 @@ from pathlib import Path
 
 import typer
 
-from rankrag.cli.common import ADAPTER_HELP, DATA_DIR_HELP, MODEL_HELP, check_limit, command_errors, load_model
+from rankrag.cli.common import (
+    ADAPTER_HELP,
+    DATA_DIR_HELP,
+    MODEL_HELP,
+    candidates_option,
+    check_limit,
+    command_errors,
+    load_model,
+)
 
 
 def calibrate_command(
@@ -17,7 +25,7 @@ def calibrate_command(
     model: str | None = typer.Option(None, "--model", help=MODEL_HELP),
     adapter: str = typer.Option("default", "--adapter", help=ADAPTER_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
-    candidates: int = typer.Option(100, "--candidates", "--top-n", help="First-stage candidates reranked per query (the paper's N; --top-n is the old name)."),
+    candidates: int = candidates_option(100),
     step: float = typer.Option(0.05, "--step", help="Grid step for alpha between 0 and 1."),
     limit: int | None = typer.Option(None, "--limit", help="Use only the first N calib queries of each set."),
     output: Path | None = typer.Option(
@@ -36,8 +44,9 @@ def calibrate_command(
 
         names = [name.strip() for value in dataset for name in value.split(",") if name.strip()]
         check_limit(limit)
-        if candidates < 1:
-            raise ValueError(f"--candidates must be a positive integer, got {candidates}")
+        from rankrag.model.validation import check_positive
+
+        check_positive(candidates, "--candidates")
         loaded = load_model(model, adapter, device)
         record = calibrate(loaded, data_dir, names, limit=limit, candidates=candidates, step=step, progress=progress)
         written = store_calibration(loaded, record, output)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -17,6 +17,11 @@ SPLIT_HELP = "Which queries: dev (reported figures), calib, train or all."
 MODEL_HELP = "Model: a Hugging Face id, a local directory or a .gguf file; default: the embedded SmolLM2."
 ADAPTER_HELP = "LoRA adapter: 'default' (the shipped one, if any), 'none', or a directory."
 LIMIT_HELP = "Use only the first N queries/questions of the split (by id), for quick runs."
+
+
+def candidates_option(default: int, what: str = "First-stage candidates reranked per query") -> Any:
+    """The retrieved-count option every command shares: ``--candidates``, with ``--top-n`` kept as its old name."""
+    return typer.Option(default, "--candidates", "--top-n", help=f"{what} (the paper's N; --top-n is the old name).")
 
 
 def _one_line(error: BaseException) -> str:

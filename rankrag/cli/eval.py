@@ -15,12 +15,14 @@ from rankrag.cli.common import (
     LIMIT_HELP,
     MODEL_HELP,
     SPLIT_HELP,
+    candidates_option,
     check_limit,
     command_errors,
     load_model,
 )
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+
 
 def split_option(split: str) -> str | None:
     """``all`` -> None (every query), else the split name (checked by the data readers)."""
@@ -44,7 +46,7 @@ def rerank_command(
     output: Path = typer.Option(..., "--output", help="Report file (.json); .md and .png are written beside it."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     split: str = typer.Option("dev", "--split", help=SPLIT_HELP),
-    candidates: int = typer.Option(100, "--candidates", "--top-n", help="First-stage candidates reranked per query (the paper's N; --top-n is the old name)."),
+    candidates: int = candidates_option(100),
     model: str | None = typer.Option(None, "--model", help=MODEL_HELP),
     adapter: str = typer.Option("default", "--adapter", help=ADAPTER_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
@@ -67,8 +69,9 @@ def rerank_command(
 
         chosen = parse_systems(systems, RERANK_SYSTEMS)
         check_limit(limit)
-        if candidates < 1:
-            raise ValueError(f"--candidates must be a positive integer, got {candidates}")
+        from rankrag.model.validation import check_positive
+
+        check_positive(candidates, "--candidates")
         if alpha is not None and not 0.0 <= alpha <= 1.0:
             raise ValueError(f"--alpha must be between 0 (retriever only) and 1 (LLM only), got {alpha}")
         chosen_split = split_option(split)
@@ -76,7 +79,9 @@ def rerank_command(
             load_llm_rerank_baseline()  # a missing [llamaindex] extra fails here, before any data or model loads
         data = load_rerank_dataset(data_dir, dataset, split=chosen_split, limit=limit)  # type: ignore[arg-type]
         loaded = load_model(model, adapter, device) if chosen != ["first_stage"] else None
-        report = evaluate_rerank(loaded, data, chosen, candidates=candidates, alpha=alpha, split=split, progress=progress)
+        report = evaluate_rerank(
+            loaded, data, chosen, candidates=candidates, alpha=alpha, split=split, progress=progress
+        )
         _announce(write_report(report, output), markdown_summary(report))
 
 

@@ -16,7 +16,9 @@ def export_command(
     gguf: bool = typer.Option(
         False, "--gguf/--no-gguf", help="Also write OUTPUT/gguf/model.gguf for llama.cpp (models loaded from a .gguf)."
     ),
-    gguf_type: str = typer.Option("Q8_0", "--gguf-type", help="Type of the tensors the adapter changed: Q8_0, F16 or F32."),
+    gguf_type: str = typer.Option(
+        "Q8_0", "--gguf-type", help="Type of the tensors the adapter changed: Q8_0, F16 or F32."
+    ),
 ) -> None:
     """Merge the adapter into the model and write it as a safetensors directory (and a GGUF) to serve.
 

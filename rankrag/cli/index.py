@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from rankrag.cli.common import command_errors
+from rankrag.cli.common import candidates_option, command_errors
 from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS
 
 if TYPE_CHECKING:
@@ -89,7 +89,9 @@ def index_command(
     chroma_url: str | None = typer.Option(None, "--chroma-url", help=URL_HELP),
     collection: str = typer.Option("rankrag", "--collection", help=COLLECTION_HELP),
     embedding_model: str | None = typer.Option(
-        None, "--embedding-model", help="sentence-transformers model name or directory (default: the embedded all-MiniLM-L6-v2)."
+        None,
+        "--embedding-model",
+        help="sentence-transformers model name or directory (default: the embedded all-MiniLM-L6-v2).",
     ),
     chunk_size: int = typer.Option(1000, "--chunk-size", help="Largest chunk, in characters."),
     chunk_overlap: int = typer.Option(100, "--chunk-overlap", help="Characters shared by neighbouring chunks."),
@@ -99,8 +101,15 @@ def index_command(
     """Read, split, embed and store documents. Unchanged files are skipped; changed files replace their chunks."""
     with command_errors():
         report, total = run_index(
-            paths, db=db, chroma_url=chroma_url, collection=collection, embedding_model=embedding_model,
-            chunk_size=chunk_size, chunk_overlap=chunk_overlap, batch_size=batch_size, show_progress=progress,
+            paths,
+            db=db,
+            chroma_url=chroma_url,
+            collection=collection,
+            embedding_model=embedding_model,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            batch_size=batch_size,
+            show_progress=progress,
         )
         where = chroma_url or str(db)
         typer.echo(
@@ -123,7 +132,13 @@ class UsedPassage:
 
 
 def retrieve_and_rerank(
-    model: RankRAGModel, documents: DocumentStore, question: str, *, candidates: int, top_k: int, alpha: float | None = None
+    model: RankRAGModel,
+    documents: DocumentStore,
+    question: str,
+    *,
+    candidates: int,
+    top_k: int,
+    alpha: float | None = None,
 ) -> list[UsedPassage]:
     """Top-``candidates`` chunks from Chroma, reranked by RankRAG (fused with the retrieval similarity), best ``top_k``."""
     found: list[Retrieved] = documents.search(question, candidates)
@@ -173,7 +188,11 @@ def run_ask(
     contexts = [p.text for p in used]
     if as_json:
         answer = llm.generate(question, contexts, max_new_tokens=max_new_tokens)
-        print(json.dumps({"question": question, "answer": answer, "contexts": [p.as_json() for p in used]}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {"question": question, "answer": answer, "contexts": [p.as_json() for p in used]}, ensure_ascii=False
+            )
+        )
         return
     for piece in llm.stream(question, contexts, max_new_tokens=max_new_tokens):
         sys.stdout.write(piece)
@@ -200,19 +219,34 @@ def ask_command(
     db: Path | None = typer.Option(None, "--db", help="Directory of the local Chroma database."),
     chroma_url: str | None = typer.Option(None, "--chroma-url", help=URL_HELP),
     collection: str = typer.Option("rankrag", "--collection", help=COLLECTION_HELP),
-    candidates: int = typer.Option(20, "--candidates", "--top-n", help="Chunks retrieved from Chroma and reranked (the paper's N; --top-n is the old name)."),
+    candidates: int = candidates_option(20, "Chunks retrieved from Chroma and reranked"),
     top_k: int = typer.Option(5, "--top-k", help="Best reranked chunks the answer is generated from."),
-    model: str | None = typer.Option(None, "--model", help="Hugging Face id, directory or .gguf (default: the embedded SmolLM2)."),
+    model: str | None = typer.Option(
+        None, "--model", help="Hugging Face id, directory or .gguf (default: the embedded SmolLM2)."
+    ),
     adapter: str = typer.Option("default", "--adapter", help="LoRA adapter directory or id, 'default' or 'none'."),
-    alpha: float | None = typer.Option(None, "--alpha", help="Weight of the RankRAG score against retrieval similarity: 1 = RankRAG only, 0 = retrieval order (default: the model's calibrated weight)."),
+    alpha: float | None = typer.Option(
+        None,
+        "--alpha",
+        help="Weight of the RankRAG score against retrieval similarity: 1 = RankRAG only, 0 = retrieval order (default: the model's calibrated weight).",
+    ),
     max_new_tokens: int = typer.Option(DEFAULT_MAX_NEW_TOKENS, "--max-new-tokens", help="Longest answer, in tokens."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object {question, answer, contexts}."),
 ) -> None:
     """Retrieve from the index, rerank with RankRAG, and answer from the best passages."""
     with command_errors():
         run_ask(
-            question, db=db, chroma_url=chroma_url, collection=collection, candidates=candidates, top_k=top_k, model=model,
-            adapter=adapter, alpha=alpha, max_new_tokens=max_new_tokens, as_json=as_json,
+            question,
+            db=db,
+            chroma_url=chroma_url,
+            collection=collection,
+            candidates=candidates,
+            top_k=top_k,
+            model=model,
+            adapter=adapter,
+            alpha=alpha,
+            max_new_tokens=max_new_tokens,
+            as_json=as_json,
         )
 
 

@@ -30,11 +30,15 @@ def _parse_weights(values: list[str] | None, option: str) -> dict[str, float]:
 def blend_command(
     output: Path = typer.Option(..., "--output", "-o", help="JSONL file to write"),
     data_dir: str | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
-    size: int = typer.Option(DEFAULT_BLEND_SIZE, "--size", help="examples to draw before dedup (0: everything available)"),
+    size: int = typer.Option(
+        DEFAULT_BLEND_SIZE, "--size", help="examples to draw before dedup (0: everything available)"
+    ),
     seed: int = typer.Option(20240702, "--seed"),
     ratio: list[str] | None = typer.Option(
-        None, "--ratio", help="task share, e.g. --ratio context_ranking=0.8 (tasks: context_ranking, context_qa, "
-        "retrieval_qa, multi_ranking); unnamed tasks keep their defaults"
+        None,
+        "--ratio",
+        help="task share, e.g. --ratio context_ranking=0.8 (tasks: context_ranking, context_qa, "
+        "retrieval_qa, multi_ranking); unnamed tasks keep their defaults",
     ),
     source_weight: list[str] | None = typer.Option(
         None, "--source-weight", help="sampling weight of a source, e.g. --source-weight trec_dl_passage=4"
@@ -70,7 +74,9 @@ def train_command(
     data_dir: str | None = typer.Option(
         None, "--data-dir", help=f"build a default blend from this {DATA_DIR_HELP} when --blend is not given"
     ),
-    base: str | None = typer.Option(None, "--base", help="base model: HF id, directory or .gguf (default: embedded SmolLM2)"),
+    base: str | None = typer.Option(
+        None, "--base", help="base model: HF id, directory or .gguf (default: embedded SmolLM2)"
+    ),
     steps: int = typer.Option(300, "--steps", help="optimizer steps"),
     batch_size: int = typer.Option(8, "--batch-size"),
     gradient_accumulation: int = typer.Option(1, "--gradient-accumulation"),
@@ -90,21 +96,27 @@ def train_command(
     resume: bool = typer.Option(False, "--resume", help="continue from the latest checkpoint under OUTPUT"),
     limit: int | None = typer.Option(None, "--limit", help="use only the first N blend examples"),
     max_batch_tokens: int = typer.Option(
-        1536, "--max-batch-tokens", help="lean engine: split a batch so no piece exceeds this many padded tokens "
-        "(bounds memory; the gradient is the same)"
+        1536,
+        "--max-batch-tokens",
+        help="lean engine: split a batch so no piece exceeds this many padded tokens "
+        "(bounds memory; the gradient is the same)",
     ),
     time_budget: float | None = typer.Option(
-        None, "--time-budget-minutes", help="lean engine: stop after this much training time; the LR schedule "
-        "follows time or steps, whichever is further along"
+        None,
+        "--time-budget-minutes",
+        help="lean engine: stop after this much training time; the LR schedule "
+        "follows time or steps, whichever is further along",
     ),
     engine: str = typer.Option("auto", "--engine", help="lean (own loop, CPU), trl (SFTTrainer) or auto (trl on CUDA)"),
     precision: str = typer.Option(
-        "auto", "--precision", help="lean engine: bfloat16 autocast, float32, or auto (bfloat16 where the CPU/GPU "
-        "computes it natively)"
+        "auto",
+        "--precision",
+        help="lean engine: bfloat16 autocast, float32, or auto (bfloat16 where the CPU/GPU computes it natively)",
     ),
     lora_layers: int | None = typer.Option(
-        DEFAULT_LORA_LAYERS, "--lora-layers", help="LoRA on the top N decoder layers only (0: all layers); the "
-        "layers below run without gradients"
+        DEFAULT_LORA_LAYERS,
+        "--lora-layers",
+        help="LoRA on the top N decoder layers only (0: all layers); the layers below run without gradients",
     ),
     init_adapter: Path | None = typer.Option(
         None, "--init-adapter", help="warm start: continue training this adapter directory (its LoRA settings win)"
@@ -127,13 +139,32 @@ def train_command(
         else:
             examples = read_blend(blend)
         config = TrainConfig(
-            blend=str(blend), output=str(output), base=base, steps=steps, batch_size=batch_size,
-            gradient_accumulation=gradient_accumulation, learning_rate=learning_rate, warmup=warmup,
-            scheduler=scheduler, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-            max_passage_tokens=max_passage_tokens, max_context_tokens=max_context_tokens, save_steps=save_steps,
-            logging_steps=logging_steps, seed=seed, quantization=quantization, threads=threads, resume=resume,
-            limit=limit, engine=engine, max_batch_tokens=max_batch_tokens, time_budget_minutes=time_budget,
-            precision=precision, lora_layers=lora_layers or None,
+            blend=str(blend),
+            output=str(output),
+            base=base,
+            steps=steps,
+            batch_size=batch_size,
+            gradient_accumulation=gradient_accumulation,
+            learning_rate=learning_rate,
+            warmup=warmup,
+            scheduler=scheduler,
+            lora_r=lora_r,
+            lora_alpha=lora_alpha,
+            lora_dropout=lora_dropout,
+            max_passage_tokens=max_passage_tokens,
+            max_context_tokens=max_context_tokens,
+            save_steps=save_steps,
+            logging_steps=logging_steps,
+            seed=seed,
+            quantization=quantization,
+            threads=threads,
+            resume=resume,
+            limit=limit,
+            engine=engine,
+            max_batch_tokens=max_batch_tokens,
+            time_budget_minutes=time_budget,
+            precision=precision,
+            lora_layers=lora_layers or None,
             init_adapter=str(init_adapter) if init_adapter is not None else None,
         )
         result = train(config, examples, progress=progress)
@@ -141,8 +172,14 @@ def train_command(
             plot_loss(output / "loss_log.jsonl", output / "training_loss.png")
     typer.echo(
         json.dumps(
-            {"adapter": str(result.adapter_dir), "steps": result.steps, "wall_seconds": round(result.wall_seconds, 1),
-             "final_loss": result.final_loss, "examples": result.examples, "dropped": result.dropped},
+            {
+                "adapter": str(result.adapter_dir),
+                "steps": result.steps,
+                "wall_seconds": round(result.wall_seconds, 1),
+                "final_loss": result.final_loss,
+                "examples": result.examples,
+                "dropped": result.dropped,
+            },
             indent=2,
         )
     )

@@ -74,9 +74,7 @@ def score_queries(
                 qid=query.qid,
                 pids=[c.pid for c in reranked],
                 llm_scores=model.score(query.query, [c.text for c in reranked]),
-                first_stage=fusion.normalized_first_stage(
-                    len(reranked), [c.first_stage_score for c in reranked]
-                ),
+                first_stage=fusion.normalized_first_stage(len(reranked), [c.first_stage_score for c in reranked]),
             )
         )
     return scored

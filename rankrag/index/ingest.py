@@ -131,8 +131,33 @@ class _TextExtractor(HTMLParser):
 
     HIDDEN = frozenset({"script", "style", "noscript", "template", "svg", "head"})
     BLOCKS = frozenset(
-        {"p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article", "header", "footer",
-         "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "title", "dd", "dt", "hr", "main"}
+        {
+            "p",
+            "div",
+            "br",
+            "li",
+            "ul",
+            "ol",
+            "tr",
+            "table",
+            "section",
+            "article",
+            "header",
+            "footer",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "pre",
+            "blockquote",
+            "title",
+            "dd",
+            "dt",
+            "hr",
+            "main",
+        }
     )
 
     def __init__(self) -> None:
@@ -186,7 +211,9 @@ def _read_pdf(path: Path) -> str:
 
 
 # ------------------------------------------------------------------------------------------ splitting
-def make_splitter(chunk_size: int = DEFAULT_CHUNK_SIZE, chunk_overlap: int = DEFAULT_CHUNK_OVERLAP, *, markdown: bool = False):  # type: ignore[no-untyped-def]
+def make_splitter(
+    chunk_size: int = DEFAULT_CHUNK_SIZE, chunk_overlap: int = DEFAULT_CHUNK_OVERLAP, *, markdown: bool = False
+):  # type: ignore[no-untyped-def]
     """A LangChain recursive splitter (headings first for Markdown, then paragraphs, lines, words)."""
     splitters = require("langchain_text_splitters", "chroma", "splitting documents for the index")
     Language, RecursiveCharacterTextSplitter = splitters.Language, splitters.RecursiveCharacterTextSplitter
@@ -208,7 +235,11 @@ def chunk_id(source: str, chunk_index: int, text: str) -> str:
 
 
 def chunk_text(
-    text: str, source: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE, chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
+    text: str,
+    source: str,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
     markdown: bool = False,
 ) -> list[Chunk]:
     """Split ``text`` of the document ``source`` into chunks with content-hash ids."""
@@ -227,7 +258,10 @@ def chunk_file(
     except OSError as error:
         raise UnreadableFileError(f"cannot be read ({error.strerror or error})") from error
     chunks = chunk_text(
-        text, str(path), chunk_size=chunk_size, chunk_overlap=chunk_overlap,
+        text,
+        str(path),
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
         markdown=path.suffix.lower() in MARKDOWN_SUFFIXES,
     )
     if not chunks:
@@ -294,7 +328,9 @@ def index_files(
     total = sum(len(plan.pending) for plan in plans)
     buffer: list[Chunk] = []
     waiting: list[_FilePlan] = []
-    with tqdm(total=total, desc="Embedding", unit="chunk", file=sys.stderr, disable=not show_progress or not total) as bar:
+    with tqdm(
+        total=total, desc="Embedding", unit="chunk", file=sys.stderr, disable=not show_progress or not total
+    ) as bar:
 
         def flush() -> None:
             store.write(buffer)

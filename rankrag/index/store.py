@@ -81,7 +81,9 @@ def _persistent_client(path: Path, *, create: bool) -> ClientAPI:
     try:
         return chromadb.PersistentClient(path=str(path), settings=_settings())
     except Exception as error:  # chromadb raises its own InternalError for every storage fault
-        raise StoreError(f"cannot open the Chroma database at {path} (corrupt or unwritable?): {_one_line(error)}") from error
+        raise StoreError(
+            f"cannot open the Chroma database at {path} (corrupt or unwritable?): {_one_line(error)}"
+        ) from error
 
 
 def _http_client(url: str) -> ClientAPI:
@@ -154,8 +156,7 @@ def _find_collection(client: ClientAPI, name: str) -> Collection | None:
 
 
 _NOT_OURS = (
-    "collection {name!r} was not built by `rankrag index` (it records no embedding model); "
-    "use another --collection"
+    "collection {name!r} was not built by `rankrag index` (it records no embedding model); use another --collection"
 )
 
 

@@ -42,8 +42,14 @@ class ScoreRequest:
     def group_key(self) -> Hashable:
         """Requests with equal keys may share forward passes (truncation was applied when encoding)."""
         options = self.options
-        return (options.batch_size, options.normalization, options.prefix_cache, self.true_id, self.false_id,
-                self.pad_id)
+        return (
+            options.batch_size,
+            options.normalization,
+            options.prefix_cache,
+            self.true_id,
+            self.false_id,
+            self.pad_id,
+        )
 
 
 def score_requests(requests: list[ScoreRequest]) -> list[list[float]]:

@@ -52,7 +52,9 @@ def _check_exportable(model: RankRAGModel) -> None:
             f"(drop quantization=) so that the adapter can be merged into full-precision weights"
         )
     if hasattr(model.model, "peft_config"):
-        raise UnsupportedConfigurationError("the model still holds an unmerged PEFT adapter; load it without quantization")
+        raise UnsupportedConfigurationError(
+            "the model still holds an unmerged PEFT adapter; load it without quantization"
+        )
 
 
 def export_model(model: RankRAGModel, output: Path, *, gguf: bool = False, gguf_type: GgufType = "Q8_0") -> Path:
@@ -105,7 +107,9 @@ def _readable(folder: Path) -> None:
 
 def _reorder_for_llama_cpp(weight: np.ndarray, heads: int) -> np.ndarray:
     """llama.cpp's row order for query/key projections of Llama-style rotary attention (as its converter writes)."""
-    return weight.reshape(heads, 2, weight.shape[0] // heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+    return (
+        weight.reshape(heads, 2, weight.shape[0] // heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+    )
 
 
 def _base_state(model: RankRAGModel) -> dict[str, torch.Tensor]:
@@ -148,7 +152,10 @@ def write_merged_gguf(model: RankRAGModel, base_gguf: Path, target: Path, gguf_t
         reference = base[hf_name].numpy()
         kind = gguf_name.split(".")[-2]
         if kind in heads:
-            update, reference = _reorder_for_llama_cpp(update, heads[kind]), _reorder_for_llama_cpp(reference, heads[kind])
+            update, reference = (
+                _reorder_for_llama_cpp(update, heads[kind]),
+                _reorder_for_llama_cpp(reference, heads[kind]),
+            )
         updates[gguf_name] = update
         references[gguf_name] = reference
 
@@ -176,11 +183,15 @@ def write_merged_gguf(model: RankRAGModel, base_gguf: Path, target: Path, gguf_t
                 f"the model was not loaded from {base_gguf.name}"
             )
         new = original + update
-        data = quantize(new, quant) if gguf_type == "Q8_0" else new.astype("float16" if gguf_type == "F16" else "float32")
+        data = (
+            quantize(new, quant) if gguf_type == "Q8_0" else new.astype("float16" if gguf_type == "F16" else "float32")
+        )
         writer.add_tensor(tensor.name, data, raw_shape=data.shape, raw_dtype=quant)
         changed += 1
     if changed != len(updates):
-        raise UnsupportedConfigurationError(f"{len(updates) - changed} changed weights have no tensor in {base_gguf.name}")
+        raise UnsupportedConfigurationError(
+            f"{len(updates) - changed} changed weights have no tensor in {base_gguf.name}"
+        )
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

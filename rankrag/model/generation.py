@@ -39,7 +39,9 @@ class GenerationOptions:
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
         if self.seed is not None and (
-            isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or not -(2**63) <= self.seed < 2**64
+            isinstance(self.seed, bool)
+            or not isinstance(self.seed, numbers.Integral)
+            or not -(2**63) <= self.seed < 2**64
         ):
             raise ValueError(f"seed must be None or an integer in [-2**63, 2**64), got {self.seed!r}")
         if self.max_new_tokens < 1:

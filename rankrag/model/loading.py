@@ -91,9 +91,7 @@ def resolve_quantization(quantization: str | None, device: str) -> Quantization 
     if quantization in (None, "none", ""):
         return None
     if quantization not in QUANTIZATIONS:
-        raise UnsupportedConfigurationError(
-            f"unsupported quantization {quantization!r}; choose '4bit', '8bit' or None"
-        )
+        raise UnsupportedConfigurationError(f"unsupported quantization {quantization!r}; choose '4bit', '8bit' or None")
     if not (device == "cpu" or device.startswith("cuda")):
         raise UnsupportedConfigurationError(f"bitsandbytes quantization runs on CPU or CUDA, not on {device!r}")
     try:

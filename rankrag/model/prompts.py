@@ -142,9 +142,7 @@ def render_ranking_prompt(
 
 
 def format_passages(templates: PromptTemplates, passages: Sequence[str]) -> str:
-    return "\n\n".join(
-        templates.generation_passage.format(index=i, passage=p) for i, p in enumerate(passages, start=1)
-    )
+    return "\n\n".join(templates.generation_passage.format(index=i, passage=p) for i, p in enumerate(passages, start=1))
 
 
 def render_generation_prompt(

@@ -329,17 +329,23 @@ class RankRAGModel:
     # --------------------------------------------------------------- generation
     def _generation_options(self, **kwargs: object) -> GenerationOptions:
         stop = kwargs.pop("stop", None) or ()
-        stops = (stop,) if isinstance(stop, str) else tuple(cast("Iterable[str]", stop))  # one string is one stop sequence
+        stops = (
+            (stop,) if isinstance(stop, str) else tuple(cast("Iterable[str]", stop))
+        )  # one string is one stop sequence
         return GenerationOptions(stop=stops, **{k: v for k, v in kwargs.items() if v is not None})  # type: ignore[arg-type]
 
     def answer_prompt_ids(self, question: str, contexts: Sequence[str], max_context_tokens: int = 384) -> list[int]:
         """RankRAG's generation prompt as token ids; each context is cut to ``max_context_tokens``."""
         # Cutting the text first bounds tokenizer work on huge contexts, as in scoring.RankingEncoder.
         char_limit = max_context_tokens * 16 + 64
-        cut = [
-            cast(str, self.tokenizer.decode(ids[:max_context_tokens]))
-            for ids in self.tokenizer([c[:char_limit] for c in contexts], add_special_tokens=False)["input_ids"]
-        ] if contexts else []
+        cut = (
+            [
+                cast(str, self.tokenizer.decode(ids[:max_context_tokens]))
+                for ids in self.tokenizer([c[:char_limit] for c in contexts], add_special_tokens=False)["input_ids"]
+            ]
+            if contexts
+            else []
+        )
         text = render_generation_prompt(self.tokenizer, self.templates, question, cut)
         return self.tokenizer.encode(text, add_special_tokens=self.prompt_style == "chatqa")
 

@@ -40,7 +40,9 @@ class _Request:
             )
         positions = [i for i, text in enumerate(texts) if text.strip()]
         scores = None if first_stage_scores is None else [first_stage_scores[i] for i in positions]
-        usable = None if scores is None or any(s is None for s in scores) else [float(s) for s in scores if s is not None]
+        usable = (
+            None if scores is None or any(s is None for s in scores) else [float(s) for s in scores if s is not None]
+        )
         return cls([texts[i] for i in positions], positions, usable)
 
 

@@ -46,7 +46,9 @@ _CONTEXT_PATTERNS = (
 def normalize_base_url(base_url: str) -> str:
     """``http(s)://host:port`` without a trailing slash or ``/v1`` (the client adds the paths)."""
     if not isinstance(base_url, str) or not re.match(r"https?://[^/\s]+", base_url.strip()):
-        raise ValueError(f"base_url must be an http:// or https:// URL such as 'http://127.0.0.1:8000', got {base_url!r}")
+        raise ValueError(
+            f"base_url must be an http:// or https:// URL such as 'http://127.0.0.1:8000', got {base_url!r}"
+        )
     url = base_url.strip().rstrip("/")
     return url[: -len("/v1")] if url.endswith("/v1") else url
 
@@ -139,7 +141,11 @@ class ServerClient:
         max_backoff_s: float = 4.0,
     ) -> None:
         self.httpx = require("httpx", "server", "the served RankRAG backend (RankRAGModel.connect)")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (timeout > 0 and math.isfinite(timeout)):
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not (timeout > 0 and math.isfinite(timeout))
+        ):
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise ValueError(f"max_concurrency must be a positive integer, got {max_concurrency!r}")
@@ -360,7 +366,9 @@ class ServerClient:
                                 )
                             events += 1
                             choices = event.get("choices") or [{}]
-                            finished = finished or bool(isinstance(choices[0], dict) and choices[0].get("finish_reason"))
+                            finished = finished or bool(
+                                isinstance(choices[0], dict) and choices[0].get("finish_reason")
+                            )
                             yield event
                         if not finished:
                             raise ServerDisconnectedError(

@@ -52,7 +52,11 @@ DEFAULT_CONTEXT_WINDOW = 2048
 _TOKENIZE: dict[str, tuple[str, Any, bool]] = {
     "llama-cpp-python": ("/extras/tokenize", lambda model, text: {"input": text, "model": model}, True),
     "vllm": ("/tokenize", lambda model, text: {"model": model, "prompt": text, "add_special_tokens": False}, False),
-    "llama.cpp": ("/tokenize", lambda model, text: {"content": text, "add_special": False, "parse_special": True}, False),
+    "llama.cpp": (
+        "/tokenize",
+        lambda model, text: {"content": text, "add_special": False, "parse_special": True},
+        False,
+    ),
 }
 
 
@@ -386,7 +390,9 @@ class ServedRankRAGModel(RankRAGModel):
         if not prompt_ids:
             raise ValueError("prompt_ids is empty; the prompt needs at least one token")
         vocabulary = len(self.tokenizer)
-        if not all(isinstance(i, numbers.Integral) and not isinstance(i, bool) and 0 <= i < vocabulary for i in prompt_ids):
+        if not all(
+            isinstance(i, numbers.Integral) and not isinstance(i, bool) and 0 <= i < vocabulary for i in prompt_ids
+        ):
             raise ValueError(f"prompt_ids must be token ids in [0, {vocabulary})")
         ids = [int(i) for i in prompt_ids]
         self._check_fits(ids, options.max_new_tokens)
@@ -486,12 +492,23 @@ async def _handshake(
         )
     owners = {str(e.get("owned_by", "")).lower() for e in entries}
     flavor: Flavor = (
-        "vllm" if "vllm" in owners else "llama.cpp" if "llamacpp" in owners else
-        "llama-cpp-python" if "me" in owners else "openai-compatible"
+        "vllm"
+        if "vllm" in owners
+        else "llama.cpp"
+        if "llamacpp" in owners
+        else "llama-cpp-python"
+        if "me" in owners
+        else "openai-compatible"
     )
     info = ServerInfo(
-        base_url=client.base_url, model=model, flavor=flavor, models=names, prompt_mode="ids",
-        context_window=None, context_window_source="unknown", tokenizer_verified=False,
+        base_url=client.base_url,
+        model=model,
+        flavor=flavor,
+        models=names,
+        prompt_mode="ids",
+        context_window=None,
+        context_window_source="unknown",
+        tokenizer_verified=False,
     )
     entry = next(e for e in entries if e["id"] == model)
     if context_window is not None:
@@ -599,7 +616,9 @@ def connect(
     """Connect to an OpenAI-compatible server serving ``model``; see :meth:`RankRAGModel.connect`."""
     if not isinstance(model, str) or not model.strip():
         raise ValueError(f"model must be the served model's name (as in the server's /v1/models), got {model!r}")
-    if context_window is not None and (isinstance(context_window, bool) or not isinstance(context_window, int) or context_window < 2):
+    if context_window is not None and (
+        isinstance(context_window, bool) or not isinstance(context_window, int) or context_window < 2
+    ):
         raise ValueError(f"context_window must be None or an integer >= 2, got {context_window!r}")
     if isinstance(top_logprobs, bool) or not isinstance(top_logprobs, int) or top_logprobs < 1:
         raise ValueError(f"top_logprobs must be a positive integer, got {top_logprobs!r}")
@@ -613,8 +632,14 @@ def connect(
     try:
         info = client.run(
             _handshake(
-                client, model, tok, templates, options, context_window=context_window,
-                tokenizer_given=tokenizer is not None, top_logprobs=top_logprobs,
+                client,
+                model,
+                tok,
+                templates,
+                options,
+                context_window=context_window,
+                tokenizer_given=tokenizer is not None,
+                top_logprobs=top_logprobs,
             )
         )
     except BaseException:
@@ -623,7 +648,12 @@ def connect(
     for note in info.notes:
         logger.info("%s: %s", client.base_url, note)
     return ServedRankRAGModel(
-        client, tok, info=info, templates=templates, scoring_options=options,
-        strict_tokens=strict_tokens, top_logprobs=top_logprobs, calibration=stored,
+        client,
+        tok,
+        info=info,
+        templates=templates,
+        scoring_options=options,
+        strict_tokens=strict_tokens,
+        top_logprobs=top_logprobs,
+        calibration=stored,
     )
-

@@ -210,7 +210,9 @@ def allocate(total: int, available: Mapping[str, int], weights: Mapping[str, flo
     return counts
 
 
-def _sample(pools: Mapping[str, list[BlendExample]], total: int | None, config: BlendConfig, label: str) -> list[BlendExample]:
+def _sample(
+    pools: Mapping[str, list[BlendExample]], total: int | None, config: BlendConfig, label: str
+) -> list[BlendExample]:
     if total is None:
         return [example for name in sorted(pools) for example in pools[name]]
     counts = allocate(total, {name: len(pool) for name, pool in pools.items()}, config.source_weights)
@@ -222,7 +224,9 @@ def _sample(pools: Mapping[str, list[BlendExample]], total: int | None, config: 
     return chosen
 
 
-def _balanced_ranking(pools: Mapping[str, list[BlendExample]], total: int | None, config: BlendConfig) -> list[BlendExample]:
+def _balanced_ranking(
+    pools: Mapping[str, list[BlendExample]], total: int | None, config: BlendConfig
+) -> list[BlendExample]:
     """Half True, half False: the two classes are sampled separately, with the same source weights."""
     halves = [None, None] if total is None else [total - total // 2, total // 2]
     chosen = []

@@ -154,8 +154,8 @@ def assistant_token_loss(
 
 
 def checkpoints_in(directory: Path) -> list[Path]:
-    found = [p for p in directory.glob(f"{CHECKPOINT_PREFIX}*") if p.name[len(CHECKPOINT_PREFIX):].isdigit()]
-    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
+    found = [p for p in directory.glob(f"{CHECKPOINT_PREFIX}*") if p.name[len(CHECKPOINT_PREFIX) :].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]))
 
 
 class CheckpointError(ValueError):
@@ -264,7 +264,12 @@ def run_loop(
         optimizer.zero_grad(set_to_none=True)
         step += 1
         elapsed = time.monotonic() - started
-        if settings.time_budget_s is not None and elapsed_before == 0 and step == 1 and elapsed > settings.time_budget_s:
+        if (
+            settings.time_budget_s is not None
+            and elapsed_before == 0
+            and step == 1
+            and elapsed > settings.time_budget_s
+        ):
             raise ValueError(
                 f"the time budget ({settings.time_budget_s / 60:.2f} min) is shorter than one training step "
                 f"({elapsed:.0f} s); give a larger --time-budget-minutes"

@@ -102,7 +102,9 @@ def _scifact_train(data_dir: Path, negatives_per_query: int) -> Iterator[Ranking
         scores = index.get_scores(bm25_tokens(row["text"]))
         ranked = [pids[i] for i in np.argsort(-scores, kind="stable")[: negatives_per_query + len(relevant)]]
         negatives = tuple(corpus[pid] for pid in ranked if pid not in relevant)[:negatives_per_query]
-        yield RankingQuery(SCIFACT_TRAIN_SOURCE, qid, row["text"], tuple(corpus[p] for p in sorted(relevant)), negatives)
+        yield RankingQuery(
+            SCIFACT_TRAIN_SOURCE, qid, row["text"], tuple(corpus[p] for p in sorted(relevant)), negatives
+        )
 
 
 def _qa_queries(data_dir: Path, name: str) -> Iterator[QAQuery]:
@@ -126,9 +128,7 @@ def ranking_queries(data_dir: Path, qa: list[QAQuery], scifact_negatives: int = 
         queries.extend(_trec_dl(data_dir))
     queries.extend(_msmarco(data_dir))
     queries.extend(_scifact_train(data_dir, scifact_negatives))
-    queries.extend(
-        RankingQuery(q.source, q.group, q.question, q.gold, q.distractors) for q in qa if q.distractors
-    )
+    queries.extend(RankingQuery(q.source, q.group, q.question, q.gold, q.distractors) for q in qa if q.distractors)
     return queries
 
 

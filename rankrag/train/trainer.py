@@ -18,7 +18,7 @@ import re
 import string
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, cast
 
@@ -101,8 +101,19 @@ class TrainConfig:
     init_adapter: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "gradient_accumulation", "lora_r", "lora_alpha", "save_steps",
-                     "logging_steps", "max_batch_tokens", "max_passage_tokens", "max_context_tokens", "max_length"):
+        for name in (
+            "steps",
+            "batch_size",
+            "gradient_accumulation",
+            "lora_r",
+            "lora_alpha",
+            "save_steps",
+            "logging_steps",
+            "max_batch_tokens",
+            "max_passage_tokens",
+            "max_context_tokens",
+            "max_length",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -121,9 +132,13 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.lora_layers is not None and (not isinstance(self.lora_layers, int) or self.lora_layers < 1):
-            raise ValueError(f"lora_layers must be a positive integer (or None for all layers), got {self.lora_layers!r}")
+            raise ValueError(
+                f"lora_layers must be a positive integer (or None for all layers), got {self.lora_layers!r}"
+            )
         if self.init_adapter is not None and not Path(self.init_adapter, "adapter_config.json").is_file():
-            raise ValueError(f"--init-adapter {self.init_adapter!r} is not an adapter directory (no adapter_config.json)")
+            raise ValueError(
+                f"--init-adapter {self.init_adapter!r} is not an adapter directory (no adapter_config.json)"
+            )
         if self.init_adapter is not None and not Path(self.init_adapter, loading.ADAPTER_SAFETENSORS).is_file():
             # The inference rule (rankrag.model.loading): adapters load from safetensors only, never pickle.
             raise ValueError(f"--init-adapter {self.init_adapter!r} has no {loading.ADAPTER_SAFETENSORS}")
@@ -179,7 +194,9 @@ class ExampleEncoder:
         if example.task == "context_ranking":
             return self.ranking.encode(example.question, [example.passages[0]])[0]
         if example.task == "multi_ranking":
-            text = render_multi_ranking_prompt(self.tokenizer, self.templates, example.question, self._cut(example.passages))
+            text = render_multi_ranking_prompt(
+                self.tokenizer, self.templates, example.question, self._cut(example.passages)
+            )
             return self.tokenizer.encode(text, add_special_tokens=self.adds_bos)
         if _normalize_answer(example.target) not in _YES_NO:
             visible = _normalize_answer(" ".join(self._cut(example.passages)))
@@ -208,7 +225,9 @@ def encode_blend(
         if len(ids) > max_length:
             dropped["too_long"] += 1
             continue
-        rows.append({"input_ids": ids, "completion_mask": [0] * len(encoded.prompt_ids) + [1] * len(encoded.completion_ids)})
+        rows.append(
+            {"input_ids": ids, "completion_mask": [0] * len(encoded.prompt_ids) + [1] * len(encoded.completion_ids)}
+        )
     return rows, dropped
 
 
@@ -241,8 +260,10 @@ def load_trainable(config: TrainConfig) -> tuple[Any, PreTrainedTokenizerBase]:
         )
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
     else:
-        dtype = torch.float32 if not torch.cuda.is_available() else (
-            torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+        dtype = (
+            torch.float32
+            if not torch.cuda.is_available()
+            else (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32)
         )
         model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, use_safetensors=True)
     if config.init_adapter is not None:
@@ -294,7 +315,9 @@ def _loss_logger(path: Path) -> Any:
         def __init__(self) -> None:
             self.started = time.monotonic()
 
-        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+        ) -> None:
             if not logs or "loss" not in logs:
                 return
             record = {"step": state.global_step, "elapsed_s": round(time.monotonic() - self.started, 1), **logs}
@@ -337,8 +360,15 @@ def save_adapter(model: Any, directory: Path, dtype: str) -> None:
     )
 
 
-def _train_with_trl(config: TrainConfig, model: Any, tokenizer: Any, rows: list[dict[str, list[int]]],
-                    output: Path, resume_from: Path | None, progress: bool) -> tuple[Any, int, list[float]]:
+def _train_with_trl(
+    config: TrainConfig,
+    model: Any,
+    tokenizer: Any,
+    rows: list[dict[str, list[int]]],
+    output: Path,
+    resume_from: Path | None,
+    progress: bool,
+) -> tuple[Any, int, list[float]]:
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
@@ -428,30 +458,45 @@ def _train(config: TrainConfig, examples: Sequence[BlendExample], *, progress: b
     (output / TRAINING_ARGS).write_text(json.dumps(details, indent=2))
     started = time.monotonic()
     if engine == "lean":
+        same_named = {f.name: getattr(config, f.name) for f in fields(LoopSettings) if hasattr(config, f.name)}
         settings = LoopSettings(
-            steps=config.steps, batch_size=config.batch_size, gradient_accumulation=config.gradient_accumulation,
-            learning_rate=config.learning_rate, warmup=config.warmup, scheduler=config.scheduler,
-            weight_decay=config.weight_decay, save_steps=config.save_steps, logging_steps=config.logging_steps,
-            seed=config.seed, max_batch_tokens=config.max_batch_tokens,
+            **same_named,
             time_budget_s=config.time_budget_minutes * 60 if config.time_budget_minutes else None,
             autocast_bf16=precision == "bfloat16",
         )
         steps, losses = run_loop(
-            model, rows, int(tokenizer.pad_token_id), settings, checkpoints, output / LOSS_LOG,
-            resume_from=resume_from, progress=progress,
+            model,
+            rows,
+            int(tokenizer.pad_token_id),
+            settings,
+            checkpoints,
+            output / LOSS_LOG,
+            resume_from=resume_from,
+            progress=progress,
         )
         trained = model
     else:
         trained, steps, losses = _train_with_trl(config, model, tokenizer, rows, output, resume_from, progress)
     wall = time.monotonic() - started
     save_adapter(trained, output, config.save_dtype)
-    summary = {"base": config.base or "embedded SmolLM2-135M-Instruct", "engine": engine, "precision": precision,
-               "init_adapter": config.init_adapter, "steps": steps,
-               "wall_seconds": round(wall, 1), "examples": len(rows), "final_loss": losses[-1] if losses else None}
+    summary = {
+        "base": config.base or "embedded SmolLM2-135M-Instruct",
+        "engine": engine,
+        "precision": precision,
+        "init_adapter": config.init_adapter,
+        "steps": steps,
+        "wall_seconds": round(wall, 1),
+        "examples": len(rows),
+        "final_loss": losses[-1] if losses else None,
+    }
     (output / "train_summary.json").write_text(json.dumps(summary, indent=2))
     return TrainResult(
-        adapter_dir=output, steps=steps, wall_seconds=wall, final_loss=losses[-1] if losses else None,
-        examples=len(rows), dropped=dropped,
+        adapter_dir=output,
+        steps=steps,
+        wall_seconds=wall,
+        final_loss=losses[-1] if losses else None,
+        examples=len(rows),
+        dropped=dropped,
     )
 
 

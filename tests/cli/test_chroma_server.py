@@ -34,15 +34,27 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
     log_path = tmp_path / "chroma.log"
     with log_path.open("wb") as log:
         server = subprocess.Popen(
-            [str(CHROMA_BIN), "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                str(CHROMA_BIN),
+                "run",
+                "--path",
+                str(tmp_path / "server-data"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
         while True:
             if server.poll() is not None:
-                pytest.fail(f"chroma run exited with {server.returncode}: {log_path.read_text(errors='replace')[-2000:]}")
+                pytest.fail(
+                    f"chroma run exited with {server.returncode}: {log_path.read_text(errors='replace')[-2000:]}"
+                )
             try:
                 store.connect(chroma_url=url, create=False)
                 break
@@ -78,8 +90,19 @@ def test_index_and_ask_through_a_chroma_server(
     assert (tmp_path / "server-data" / "chroma.sqlite3").is_file()  # the server, not this process, stores it
 
     asked = invoke(
-        "ask", "Who invented the atmospheric engine?", "--chroma-url", chroma_server, "--collection", "team-docs",
-        "--json", "--top-n", 2, "--top-k", 1, "--max-new-tokens", 4,
+        "ask",
+        "Who invented the atmospheric engine?",
+        "--chroma-url",
+        chroma_server,
+        "--collection",
+        "team-docs",
+        "--json",
+        "--top-n",
+        2,
+        "--top-k",
+        1,
+        "--max-new-tokens",
+        4,
     )
     assert asked.exit_code == 0, asked.output
     payload = json.loads(asked.stdout)

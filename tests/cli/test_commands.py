@@ -45,11 +45,17 @@ def test_index_warns_about_unreadable_files_and_reports(tmp_path: Path, invoke: 
         (("index", "{tmp}/docs", "--db", "{tmp}/db", "--chunk-overlap", "2000"), "chunk overlap"),
         (("index", "{tmp}/docs", "--db", "{tmp}/db", "--chroma-url", "http://127.0.0.1:9"), "not both"),
         (("index", "{tmp}/docs/only-binary", "--db", "{tmp}/db"), "none of the files could be read"),
-        (("index", "{tmp}/docs", "--db", "{tmp}/db", "--collection", "x"), "cannot open collection 'x': Validation error"),
+        (
+            ("index", "{tmp}/docs", "--db", "{tmp}/db", "--collection", "x"),
+            "cannot open collection 'x': Validation error",
+        ),
         (("ask", "", "--db", "{tmp}/db"), "question is empty"),
         (("ask", "Why?", "--db", "{tmp}/nothing-here"), "no Chroma database at {tmp}/nothing-here"),
         (("ask", "Why?", "--db", "{tmp}/corrupt"), "cannot open the Chroma database"),
-        (("ask", "Why?", "--db", "{tmp}/db", "--top-k", "9", "--top-n", "3"), "--top-k (9) cannot be larger than --candidates"),
+        (
+            ("ask", "Why?", "--db", "{tmp}/db", "--top-k", "9", "--top-n", "3"),
+            "--top-k (9) cannot be larger than --candidates",
+        ),
         (("ask", "Why?", "--chroma-url", "ftp://somewhere"), "--chroma-url must look like http://HOST:PORT"),
     ],
 )
@@ -83,7 +89,9 @@ def test_errors_on_unknown_collection_and_models(sample_db: Path, invoke: Callab
     assert other_embedder.exit_code != 0
     assert "was built with embedding model 'all-MiniLM-L6-v2'" in one_line_error(other_embedder.stderr)
 
-    unknown_embedder = invoke("index", SAMPLE_CORPUS, "--db", sample_db, "--collection", "other", "--embedding-model", "nobody/none")
+    unknown_embedder = invoke(
+        "index", SAMPLE_CORPUS, "--db", sample_db, "--collection", "other", "--embedding-model", "nobody/none"
+    )
     assert unknown_embedder.exit_code != 0
     assert "cannot load embedding model 'nobody/none'" in one_line_error(unknown_embedder.stderr)
 
@@ -91,7 +99,9 @@ def test_errors_on_unknown_collection_and_models(sample_db: Path, invoke: Callab
 def test_ask_json_prints_one_object_with_reranked_contexts(
     sample_db: Path, invoke: Callable[..., Result], embedded_model: object
 ) -> None:
-    result = invoke("ask", "Who built the first full-scale working railway steam locomotive?", "--db", sample_db, "--json", *FAST)
+    result = invoke(
+        "ask", "Who built the first full-scale working railway steam locomotive?", "--db", sample_db, "--json", *FAST
+    )
 
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)  # the whole of stdout is exactly one JSON object

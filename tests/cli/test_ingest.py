@@ -25,9 +25,7 @@ def stored_chunks(documents: store.DocumentStore) -> list[tuple[str, int, str]]:
 
 
 def expected_chunks(files: list[Path], **sizes: int) -> list[tuple[str, int, str]]:
-    return sorted(
-        (c.source, c.chunk_index, c.text) for f in files for c in ingest.chunk_file(f.resolve(), **sizes)
-    )
+    return sorted((c.source, c.chunk_index, c.text) for f in files for c in ingest.chunk_file(f.resolve(), **sizes))
 
 
 # ------------------------------------------------------------------------------------------ files
@@ -43,7 +41,9 @@ def test_collect_files_recurses_skips_hidden_and_names_other_files(tmp_path: Pat
     collected = ingest.collect_files([tmp_path, tmp_path / "a.txt"])
 
     assert [p.name for p in collected.files] == ["a.txt", "b.md", "c.html"]
-    assert [(s.path.name, s.reason) for s in collected.skipped] == [("photo.png", "not a .txt, .md, .html or .pdf file")]
+    assert [(s.path.name, s.reason) for s in collected.skipped] == [
+        ("photo.png", "not a .txt, .md, .html or .pdf file")
+    ]
 
 
 def test_collect_files_rejects_missing_paths_and_empty_folders(tmp_path: Path) -> None:

@@ -23,7 +23,9 @@ PROGRESS = re.compile(rb"(\d+)/(\d+) \[")
 def test_installed_executable_reports_a_missing_path_in_one_line(tmp_path: Path) -> None:
     completed = subprocess.run(
         [str(RANKRAG_BIN), "index", str(tmp_path / "missing"), "--db", str(tmp_path / "db")],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert completed.returncode != 0
     assert one_line_error(completed.stderr) == f"rankrag: error: path not found: {tmp_path / 'missing'}"
@@ -88,9 +90,21 @@ def test_sigkill_halfway_leaves_a_database_that_opens_and_a_rerun_completes(tmp_
     _forget_open_databases()
 
     process = subprocess.Popen(
-        [str(RANKRAG_BIN), "index", str(docs), "--db", str(db), "--chunk-size", "300", "--chunk-overlap", "0",
-         "--batch-size", "8"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            str(RANKRAG_BIN),
+            "index",
+            str(docs),
+            "--db",
+            str(db),
+            "--chunk-size",
+            "300",
+            "--chunk-overlap",
+            "0",
+            "--batch-size",
+            "8",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     written, total = _kill_when_progress_reaches(process, chunks=24, deadline_s=240)
     assert process.returncode == -signal.SIGKILL

@@ -23,7 +23,9 @@ PASSAGES = [
 ]
 
 
-def test_the_merged_directory_scores_exactly_like_the_loaded_model(exported: Path, embedded_model: RankRAGModel) -> None:
+def test_the_merged_directory_scores_exactly_like_the_loaded_model(
+    exported: Path, embedded_model: RankRAGModel
+) -> None:
     reloaded = RankRAGModel.load(exported, device="cpu", dtype="float32")
     assert reloaded.spec is not None and reloaded.spec.adapter is None  # the adapter is inside the weights
     assert reloaded.score(QUESTION, PASSAGES) == embedded_model.score(QUESTION, PASSAGES)
@@ -35,7 +37,9 @@ def test_the_gguf_carries_the_adapter(exported: Path, embedded_model: RankRAGMod
     gguf = RankRAGModel.load(exported / GGUF_PATH, device="cpu", dtype="float32", adapter="default")
     assert gguf.spec is not None and gguf.spec.adapter is None  # "default" adds nothing to an exported GGUF
     tuned, zero_shot, served_file = (
-        embedded_model.score(QUESTION, PASSAGES), base_model.score(QUESTION, PASSAGES), gguf.score(QUESTION, PASSAGES)
+        embedded_model.score(QUESTION, PASSAGES),
+        base_model.score(QUESTION, PASSAGES),
+        gguf.score(QUESTION, PASSAGES),
     )
     assert max(abs(a - b) for a, b in zip(tuned, served_file)) < 0.03
     assert max(abs(a - b) for a, b in zip(tuned, zero_shot)) > 0.2

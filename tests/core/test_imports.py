@@ -24,9 +24,7 @@ FRAMEWORKS = ("langchain", "llama_index")
 
 def _run(code: str) -> str:
     """Run ``code`` in a fresh interpreter; returns its stdout (fails the test on a non-zero exit)."""
-    process = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=600
-    )
+    process = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=600)
     assert process.returncode == 0, process.stderr
     return process.stdout
 

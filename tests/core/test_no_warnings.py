@@ -67,9 +67,7 @@ def test_scoring_emits_no_warning(embedded_model, no_warnings) -> None:  # type:
 
 
 def test_uncached_scoring_emits_no_warning(embedded_model, no_warnings) -> None:  # type: ignore[no-untyped-def]
-    handle = embedded_model.with_options(
-        scoring_options=replace(embedded_model.scoring_options, prefix_cache=False)
-    )
+    handle = embedded_model.with_options(scoring_options=replace(embedded_model.scoring_options, prefix_cache=False))
     scores = no_warnings(lambda: handle.score(QUESTION, PASSAGES))
     assert len(scores) == len(PASSAGES)
 

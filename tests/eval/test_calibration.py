@@ -43,8 +43,20 @@ def test_calibrate_cli_on_the_calib_split(
 ) -> None:
     target = tmp_path / "calibration.json"
     result = run_cli(
-        "calibrate", "--data-dir", data_dir, "--dataset", "trec_dl_passage", "--limit", 1, "--top-n", 3,
-        "--adapter", "none", "--no-progress", "--output", target,
+        "calibrate",
+        "--data-dir",
+        data_dir,
+        "--dataset",
+        "trec_dl_passage",
+        "--limit",
+        1,
+        "--top-n",
+        3,
+        "--adapter",
+        "none",
+        "--no-progress",
+        "--output",
+        target,
     )
     assert result.exit_code == 0, result.output
     record = json.loads(target.read_text(encoding="utf-8"))

@@ -33,9 +33,25 @@ def test_eval_rerank_end_to_end(base_model: Any, data_dir: Path, tmp_path: Path,
     pytest.importorskip("llama_index.core")  # llm_rerank needs the [llamaindex] extra
     output = tmp_path / "rerank.json"
     result = run_cli(
-        "eval", "rerank", "--data-dir", data_dir, "--dataset", "trec_dl_passage", "--limit", 2, "--top-n", 3,
-        "--adapter", "none", "--alpha", 0.5, "--no-progress", "--output", output,
-        "--systems", "first_stage,rankrag,fused,llm_rerank",
+        "eval",
+        "rerank",
+        "--data-dir",
+        data_dir,
+        "--dataset",
+        "trec_dl_passage",
+        "--limit",
+        2,
+        "--top-n",
+        3,
+        "--adapter",
+        "none",
+        "--alpha",
+        0.5,
+        "--no-progress",
+        "--output",
+        output,
+        "--systems",
+        "first_stage,rankrag,fused,llm_rerank",
     )
     assert result.exit_code == 0, result.output
     report = json.loads(output.read_text(encoding="utf-8"))
@@ -69,8 +85,21 @@ def test_default_rerank_systems_need_no_llamaindex(
     _block_llamaindex(monkeypatch)
     output = tmp_path / "rerank.json"
     result = run_cli(
-        "eval", "rerank", "--data-dir", data_dir, "--dataset", "scifact", "--limit", 1, "--top-n", 2,
-        "--adapter", "none", "--no-progress", "--output", output,
+        "eval",
+        "rerank",
+        "--data-dir",
+        data_dir,
+        "--dataset",
+        "scifact",
+        "--limit",
+        1,
+        "--top-n",
+        2,
+        "--adapter",
+        "none",
+        "--no-progress",
+        "--output",
+        output,
     )
     assert result.exit_code == 0, result.output
     report = json.loads(output.read_text(encoding="utf-8"))
@@ -83,8 +112,16 @@ def test_llm_rerank_without_llamaindex_names_the_extra(
 ) -> None:
     _block_llamaindex(monkeypatch)
     result = run_cli(
-        "eval", "rerank", "--data-dir", data_dir, "--dataset", "scifact", "--systems", "first_stage,llm_rerank",
-        "--output", tmp_path / "out.json",
+        "eval",
+        "rerank",
+        "--data-dir",
+        data_dir,
+        "--dataset",
+        "scifact",
+        "--systems",
+        "first_stage,llm_rerank",
+        "--output",
+        tmp_path / "out.json",
     )
     assert result.exit_code == 1
     assert 'pip install "rankrag[llamaindex]"' in result.output and "llm_rerank" in result.output
@@ -97,8 +134,23 @@ def test_llm_rerank_without_llamaindex_names_the_extra(
 def test_eval_qa_end_to_end(base_model: Any, data_dir: Path, tmp_path: Path, run_cli: Callable[..., Any]) -> None:
     output = tmp_path / "qa.json"
     result = run_cli(
-        "eval", "qa", "--data-dir", data_dir, "--dataset", "2wikimultihopqa_dev", "--limit", 2, "--top-k", 2,
-        "--adapter", "none", "--max-new-tokens", 4, "--no-progress", "--output", output,
+        "eval",
+        "qa",
+        "--data-dir",
+        data_dir,
+        "--dataset",
+        "2wikimultihopqa_dev",
+        "--limit",
+        2,
+        "--top-k",
+        2,
+        "--adapter",
+        "none",
+        "--max-new-tokens",
+        4,
+        "--no-progress",
+        "--output",
+        output,
     )
     assert result.exit_code == 0, result.output
     report = json.loads(output.read_text(encoding="utf-8"))
@@ -149,9 +201,25 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(
 def test_a_missing_data_directory_is_reported_without_a_traceback(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "RANKRAG_DATA_DIR"}
     process = subprocess.run(
-        [sys.executable, "-m", "rankrag.cli.app", "eval", "rerank", "--dataset", "scifact", "--systems", "first_stage",
-         "--data-dir", str(tmp_path / "nowhere"), "--output", str(tmp_path / "out.json")],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "rankrag.cli.app",
+            "eval",
+            "rerank",
+            "--dataset",
+            "scifact",
+            "--systems",
+            "first_stage",
+            "--data-dir",
+            str(tmp_path / "nowhere"),
+            "--output",
+            str(tmp_path / "out.json"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert process.returncode != 0
     assert process.stderr.strip().splitlines() == [

@@ -48,7 +48,10 @@ def hamlet_nodes() -> list[NodeWithScore]:
         ("Hamlet is a tragedy written by William Shakespeare around 1600.", 0.5),
         ("The Amazon is the largest tropical rainforest on Earth.", 0.7),
     ]
-    return [NodeWithScore(node=TextNode(text=text, id_=f"n{i}"), score=score) for i, (text, score) in enumerate(texts_and_scores)]
+    return [
+        NodeWithScore(node=TextNode(text=text, id_=f"n{i}"), score=score)
+        for i, (text, score) in enumerate(texts_and_scores)
+    ]
 
 
 @pytest.fixture

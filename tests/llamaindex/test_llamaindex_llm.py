@@ -45,7 +45,9 @@ def test_formatted_prompt_is_sent_verbatim(llm, embedded_model):
         [{"role": "user", "content": FRANCE}], tokenize=False, add_generation_prompt=True
     )
     verbatim = llm.complete(templated, formatted=True, max_new_tokens=3)
-    assert verbatim.additional_kwargs["prompt_tokens"] == len(embedded_model.messages_prompt_ids([{"role": "user", "content": FRANCE}]))
+    assert verbatim.additional_kwargs["prompt_tokens"] == len(
+        embedded_model.messages_prompt_ids([{"role": "user", "content": FRANCE}])
+    )
     assert verbatim.text == llm.complete(FRANCE, max_new_tokens=3).text
 
 

@@ -35,7 +35,9 @@ def assert_answered(question: dict, answer: str, source_nodes: list) -> None:
 
 @pytest.fixture(scope="module")
 def rankrag_components(embedded_model) -> tuple[RankRAGLLM, RankRAGReranker]:  # type: ignore[no-untyped-def]
-    return RankRAGLLM(model=embedded_model, max_new_tokens=24), RankRAGReranker(model=embedded_model, top_n=TOP_N, alpha=ALPHA)
+    return RankRAGLLM(model=embedded_model, max_new_tokens=24), RankRAGReranker(
+        model=embedded_model, top_n=TOP_N, alpha=ALPHA
+    )
 
 
 def test_query_engine_answers_from_the_reranked_corpus(squad_index, squad_questions, rankrag_components):
@@ -49,7 +51,9 @@ def test_query_engine_answers_from_the_reranked_corpus(squad_index, squad_questi
 def test_streaming_query_engine_on_settings_llm(squad_index, squad_questions, rankrag_components, restore_settings):
     llm, reranker = rankrag_components
     Settings.llm = llm
-    engine = squad_index.as_query_engine(streaming=True, node_postprocessors=[reranker], similarity_top_k=SIMILARITY_TOP_K)
+    engine = squad_index.as_query_engine(
+        streaming=True, node_postprocessors=[reranker], similarity_top_k=SIMILARITY_TOP_K
+    )
     question = squad_questions[PRESIDENT]
     response = engine.query(question["question"])
     chunks = list(response.response_gen)

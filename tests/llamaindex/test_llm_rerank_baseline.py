@@ -43,7 +43,9 @@ def system(embedded_model: Any) -> LLMRerankSystem:
 
 
 def _query(n: int) -> RerankQuery:
-    return RerankQuery("q1", "Who wrote Hamlet?", [Candidate(f"p{i}", f"passage {i}", float(n - i), 0) for i in range(n)])
+    return RerankQuery(
+        "q1", "Who wrote Hamlet?", [Candidate(f"p{i}", f"passage {i}", float(n - i), 0) for i in range(n)]
+    )
 
 
 def test_the_eval_loader_builds_the_baseline_on_the_shared_model(embedded_model: Any) -> None:

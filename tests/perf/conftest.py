@@ -37,7 +37,6 @@ def fp32_model(embedded_model):  # type: ignore[no-untyped-def]
     return embedded_model.with_options(scoring_options=options)
 
 
-
 @pytest.fixture(scope="session")
 def short_prompt_model(fp32_model):  # type: ignore[no-untyped-def]
     """As ``fp32_model`` with a one-line system text: the same passage-first prompt shape, fewer tokens."""

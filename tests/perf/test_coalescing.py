@@ -29,9 +29,7 @@ async def test_sixteen_concurrent_queries_share_rounds_and_match_sequential(
         assert got == pytest.approx(expected, abs=1e-5)
 
 
-async def test_arerank_orders_and_fuses_like_rerank(
-    short_prompt_model, squad_questions, squad_passages
-) -> None:
+async def test_arerank_orders_and_fuses_like_rerank(short_prompt_model, squad_questions, squad_passages) -> None:
     passages = squad_passages[:4]
     kwargs = {"top_k": 3, "first_stage_scores": [4.0, 3.0, 2.0, 1.0], "alpha": 0.7}
     expected = short_prompt_model.rerank(squad_questions[0], passages, **kwargs)
@@ -59,9 +57,7 @@ def make_request(handle, question: str, passages: list[str], **changes: object) 
     return handle._score_request(question, passages, replace(handle.scoring_options, **changes))
 
 
-def test_a_failing_group_fails_only_its_own_callers(
-    short_prompt_model, squad_questions, squad_passages
-) -> None:
+def test_a_failing_group_fails_only_its_own_callers(short_prompt_model, squad_questions, squad_passages) -> None:
     coalescer = ScoreCoalescer(max_wait_s=0.5)
     good = make_request(short_prompt_model, squad_questions[1], squad_passages[:2])
     bad = make_request(short_prompt_model, squad_questions[2], squad_passages[:1], normalization="nonsense")
@@ -73,9 +69,7 @@ def test_a_failing_group_fails_only_its_own_callers(
     assert coalescer.rounds == 1
 
 
-def test_idle_worker_exits_and_a_new_request_restarts_it(
-    short_prompt_model, squad_questions, squad_passages
-) -> None:
+def test_idle_worker_exits_and_a_new_request_restarts_it(short_prompt_model, squad_questions, squad_passages) -> None:
     coalescer = ScoreCoalescer(idle_exit_s=0.05)
     request = make_request(short_prompt_model, squad_questions[3], squad_passages[6:7])
     first = coalescer.submit(request).result(timeout=300)

@@ -88,7 +88,9 @@ def langchain_jobs(model: RankRAGModel, question: str, passages: list[str], numb
         return []
     reranker = RankRAGReranker(model=model, top_n=2)
     llm = RankRAGLLM(model=model, max_tokens=NEW_TOKENS)
-    documents = [Document(page_content=p, metadata={} if i else {"source": f"doc-{number}"}) for i, p in enumerate(passages)]
+    documents = [
+        Document(page_content=p, metadata={} if i else {"source": f"doc-{number}"}) for i, p in enumerate(passages)
+    ]
     message = f"Name a fruit ({number})."
 
     def kept(result: Any) -> list[tuple[Any, float]]:
@@ -120,7 +122,8 @@ def llamaindex_jobs(model: RankRAGModel, question: str, passages: list[str], num
     reranker = RankRAGReranker(model=model, top_n=2)
     llm = RankRAGLLM(model=model, max_new_tokens=NEW_TOKENS)
     nodes = [
-        NodeWithScore(node=TextNode(text=p, id_=f"{number}-{i}"), score=None if i else 0.5) for i, p in enumerate(passages)
+        NodeWithScore(node=TextNode(text=p, id_=f"{number}-{i}"), score=None if i else 0.5)
+        for i, p in enumerate(passages)
     ]
     prompt = f"Name an animal ({number})."
 
@@ -146,7 +149,12 @@ def llamaindex_jobs(model: RankRAGModel, question: str, passages: list[str], num
         return text
 
     return [
-        Job("llamaindex reranker", lambda: kept(reranker.postprocess_nodes(nodes, query_str=question)), apostprocess, True),
+        Job(
+            "llamaindex reranker",
+            lambda: kept(reranker.postprocess_nodes(nodes, query_str=question)),
+            apostprocess,
+            True,
+        ),
         Job("llamaindex llm", lambda: llm.complete(prompt).text, acomplete),
         Job("llamaindex stream", stream, astream),
     ]
@@ -161,7 +169,10 @@ def jobs(model, squad_passages, squad_questions) -> list[Job]:  # type: ignore[n
     result: list[Job] = []
     number = 0
     while len(result) < CALLERS:
-        question, passages = questions[number % len(questions)], [texts[(2 * number) % len(texts)], texts[(2 * number + 1) % len(texts)]]
+        question, passages = (
+            questions[number % len(questions)],
+            [texts[(2 * number) % len(texts)], texts[(2 * number + 1) % len(texts)]],
+        )
         for make in (core_jobs, langchain_jobs, llamaindex_jobs):
             result.extend(make(model, question, passages, number))
         number += 1

@@ -70,7 +70,9 @@ def test_ties_are_broken_by_original_rank(model: RankRAGModel, question: str, pa
     assert [item.index for item in tied] == [0, 1, 2]
 
 
-async def test_async_calls_without_coalescing_are_bit_identical(model: RankRAGModel, question: str, passages: list[str]) -> None:
+async def test_async_calls_without_coalescing_are_bit_identical(
+    model: RankRAGModel, question: str, passages: list[str]
+) -> None:
     """The deterministic async mode: ScoringOptions(coalesce=False) scores each call on its own."""
     handle = model.with_options(scoring_options=replace(model.scoring_options, coalesce=False))
     calls = [passages[i : i + 2] for i in range(0, 8, 2)]

@@ -23,7 +23,9 @@ DOCUMENTED_ERRORS = (TypeError, ValueError, RankRAGError)
 NEW_TOKENS = 2
 
 texts = st.one_of(any_text, blank_text, any_text, long_text(1_000))
-retrieval_scores = st.one_of(st.none(), st.floats(-1e6, 1e6), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=2))
+retrieval_scores = st.one_of(
+    st.none(), st.floats(-1e6, 1e6), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=2)
+)
 metadata = st.one_of(
     st.just({}),
     st.fixed_dictionaries({"score": retrieval_scores}),
@@ -48,7 +50,9 @@ def langchain(model):  # type: ignore[no-untyped-def]
 
 
 @fuzz_settings("model")
-@given(query=st.one_of(nonblank_text, blank_text), contents=duplicated(st.lists(st.tuples(texts, metadata), max_size=4)))
+@given(
+    query=st.one_of(nonblank_text, blank_text), contents=duplicated(st.lists(st.tuples(texts, metadata), max_size=4))
+)
 def test_langchain_reranker(langchain, query: str, contents: list[tuple[str, dict[str, Any]]]) -> None:  # type: ignore[no-untyped-def]
     from langchain_core.documents import Document
 
@@ -108,7 +112,9 @@ def test_langchain_chain(langchain, question: str, contents: list[str]) -> None:
 @pytest.fixture(scope="module")
 def llamaindex(model):  # type: ignore[no-untyped-def]
     components = pytest.importorskip("rankrag_llamaindex")
-    return components.RankRAGReranker(model=model, top_n=3), components.RankRAGLLM(model=model, max_new_tokens=NEW_TOKENS)
+    return components.RankRAGReranker(model=model, top_n=3), components.RankRAGLLM(
+        model=model, max_new_tokens=NEW_TOKENS
+    )
 
 
 node_scores = st.one_of(st.none(), st.floats(-1e6, 1e6), st.floats(allow_nan=True, allow_infinity=True))
@@ -124,7 +130,10 @@ def test_llamaindex_reranker(llamaindex, query: str, contents: list[tuple[str, f
 
     reranker = llamaindex[0]
     nodes = [
-        NodeWithScore(node=TextNode(text=text, id_=f"n{i}", metadata={k: v for k, v in meta.items() if v is not None}), score=score)
+        NodeWithScore(
+            node=TextNode(text=text, id_=f"n{i}", metadata={k: v for k, v in meta.items() if v is not None}),
+            score=score,
+        )
         for i, (text, score, meta) in enumerate(contents)
     ]
     try:

@@ -25,8 +25,13 @@ from rankrag.model.validation import check_passages, check_positive, check_query
 pytestmark = pytest.mark.timeout(time_limit(300))
 
 NOT_STRINGS = st.one_of(
-    st.none(), st.integers(), st.floats(allow_nan=True), st.binary(max_size=8), st.booleans(),
-    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2), st.lists(st.integers(), max_size=2),
+    st.none(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.binary(max_size=8),
+    st.booleans(),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.lists(st.integers(), max_size=2),
 )
 
 
@@ -114,8 +119,15 @@ def test_generation_prompt_tokenises_any_text_with_bounded_contexts(model, quest
 
 
 @fuzz_settings("cheap")
-@given(messages=st.lists(st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "assistant"]),
-                                                 "content": st.one_of(any_text, blank_text)}), min_size=1, max_size=4))
+@given(
+    messages=st.lists(
+        st.fixed_dictionaries(
+            {"role": st.sampled_from(["system", "user", "assistant"]), "content": st.one_of(any_text, blank_text)}
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_chat_messages_tokenise_for_the_llm_wrappers(model, messages: list[dict[str, str]]) -> None:
     ids = model.messages_prompt_ids(messages)
     assert ids and all(isinstance(i, int) for i in ids)

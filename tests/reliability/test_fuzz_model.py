@@ -25,9 +25,11 @@ DOCUMENTED_ERRORS = (TypeError, ValueError, RankRAGError)
 # duplicates come from sampling the drawn list again.
 passage_text = st.one_of(any_text, blank_text, any_text, any_text, long_text(1_000))
 passage_lists = st.lists(passage_text, min_size=0, max_size=4).flatmap(
-    lambda items: st.just(items) | st.lists(st.sampled_from(items), min_size=len(items), max_size=len(items) + 2)
-    if items
-    else st.just(items)
+    lambda items: (
+        st.just(items) | st.lists(st.sampled_from(items), min_size=len(items), max_size=len(items) + 2)
+        if items
+        else st.just(items)
+    )
 )
 
 
@@ -106,7 +108,9 @@ def test_generate_and_stream_give_the_same_text(
 
 
 @fuzz_settings("generate")
-@given(question=nonblank_text, passages=st.lists(any_text, max_size=3), top_k=st.integers(1, 3), use_helper=st.booleans())
+@given(
+    question=nonblank_text, passages=st.lists(any_text, max_size=3), top_k=st.integers(1, 3), use_helper=st.booleans()
+)
 def test_answer_pipeline(model, question: str, passages: list[str], top_k: int, use_helper: bool) -> None:
     if use_helper:
         result = rankrag_answer(question, passages, model=model, top_k=top_k, max_new_tokens=2)

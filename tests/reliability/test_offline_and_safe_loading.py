@@ -115,7 +115,11 @@ def fresh_process_result(model, squad_passages) -> dict[str, Any]:  # type: igno
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
     completed = subprocess.run(
         [sys.executable, "-c", FRESH_PROCESS, json.dumps([QUESTION, passages, adapter])],
-        capture_output=True, text=True, env=env, timeout=240, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        check=False,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     line = next(line for line in completed.stdout.splitlines() if line.startswith("RESULT"))
@@ -164,7 +168,9 @@ def from_pretrained_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, di
     return calls
 
 
-def test_remote_code_is_off_unless_asked(tiny_dir: Path, from_pretrained_calls: list[tuple[str, dict[str, Any]]]) -> None:
+def test_remote_code_is_off_unless_asked(
+    tiny_dir: Path, from_pretrained_calls: list[tuple[str, dict[str, Any]]]
+) -> None:
     RankRAGModel.load(tiny_dir, device="cpu")
     assert {name for name, _ in from_pretrained_calls} == {"AutoModelForCausalLM", "AutoTokenizer"}
     assert all(kwargs.get("trust_remote_code") is False for _, kwargs in from_pretrained_calls)
@@ -174,11 +180,15 @@ def test_remote_code_is_off_unless_asked(tiny_dir: Path, from_pretrained_calls: 
     assert from_pretrained_calls and all(kwargs.get("trust_remote_code") is True for _, kwargs in from_pretrained_calls)
 
 
-def test_adapters_load_models_with_remote_code_off(tiny_dir: Path, from_pretrained_calls: list[tuple[str, dict[str, Any]]]) -> None:
+def test_adapters_load_models_with_remote_code_off(
+    tiny_dir: Path, from_pretrained_calls: list[tuple[str, dict[str, Any]]]
+) -> None:
     """The LangChain components build their model through RankRAGModel.load with trust_remote_code off."""
     components = pytest.importorskip("rankrag_langchain")
     components.RankRAGReranker(model_name=str(tiny_dir), device="cpu", dtype="float32", adapter=None)
-    assert from_pretrained_calls and all(kwargs.get("trust_remote_code") is False for _, kwargs in from_pretrained_calls)
+    assert from_pretrained_calls and all(
+        kwargs.get("trust_remote_code") is False for _, kwargs in from_pretrained_calls
+    )
 
 
 def _pickle_checkpoint(directory: Path, tiny_llama, tokenizer) -> Path:  # type: ignore[no-untyped-def]

@@ -78,7 +78,9 @@ def start_llama_server(log_dir: Path, *, n_ctx: int = 2048, model_path: Path | N
     """``python -m llama_cpp.server`` on ``model_path`` (default: the embedded GGUF) on a free port; returns once
     /v1/models answers."""
     if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip('llama-cpp-python is not installed (pip install "rankrag[server]"); the served tests need its server')
+        pytest.skip(
+            'llama-cpp-python is not installed (pip install "rankrag[server]"); the served tests need its server'
+        )
     import httpx
 
     from rankrag.model.embedded import embedded_llm_path
@@ -87,9 +89,23 @@ def start_llama_server(log_dir: Path, *, n_ctx: int = 2048, model_path: Path | N
     log = log_dir / f"llama-server-{port}.log"
     launcher = [sys.executable, str(LAUNCHER)] if stock_server_crashes() else [sys.executable, "-m", "llama_cpp.server"]
     command = [
-        *launcher, "--model", str(model_path or embedded_llm_path()), "--model_alias", ALIAS,
-        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", "1",
-        "--n_threads_batch", "1", "--verbose", "False",
+        *launcher,
+        "--model",
+        str(model_path or embedded_llm_path()),
+        "--model_alias",
+        ALIAS,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
+        "--n_threads",
+        "1",
+        "--n_threads_batch",
+        "1",
+        "--verbose",
+        "False",
     ]
     with log.open("wb") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ})
@@ -105,7 +121,9 @@ def start_llama_server(log_dir: Path, *, n_ctx: int = 2048, model_path: Path | N
             pass
         if time.monotonic() > deadline:
             server.kill()
-            pytest.fail(f"llama_cpp.server did not answer in {SERVER_START_S} s: {log.read_text(errors='replace')[-3000:]}")
+            pytest.fail(
+                f"llama_cpp.server did not answer in {SERVER_START_S} s: {log.read_text(errors='replace')[-3000:]}"
+            )
         time.sleep(0.5)
 
 
@@ -142,7 +160,12 @@ def logprobs_body(table: dict[str, float], sampled: str | None = None, text: str
                 "text": chosen if text is None else text,
                 "index": 0,
                 "finish_reason": "length",
-                "logprobs": {"tokens": [chosen], "token_logprobs": [value], "top_logprobs": [table], "text_offset": [0]},
+                "logprobs": {
+                    "tokens": [chosen],
+                    "token_logprobs": [value],
+                    "top_logprobs": [table],
+                    "text_offset": [0],
+                },
             }
         ],
         "usage": {"prompt_tokens": 10, "completion_tokens": 1},
@@ -183,7 +206,12 @@ class FakeServer:
                 request = FakeRequest(method, self.path, body)
                 fake.requests.append(request)
                 if self.path == "/v1/models":
-                    response = FakeResponse(body={"object": "list", "data": [{"id": m, "object": "model", "owned_by": "fake"} for m in fake.models]})
+                    response = FakeResponse(
+                        body={
+                            "object": "list",
+                            "data": [{"id": m, "object": "model", "owned_by": "fake"} for m in fake.models],
+                        }
+                    )
                 elif self.path == "/v1/completions":
                     response = fake.completions(request)
                 else:

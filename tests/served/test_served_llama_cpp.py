@@ -55,7 +55,9 @@ def passages(squad_passages: list[dict[str, Any]]) -> list[str]:
     return [text for title in titles for text in by_title[title][:3]]
 
 
-def test_served_scores_agree_with_in_process_scores(served: RankRAGModel, base_model: RankRAGModel, passages: list[str]) -> None:
+def test_served_scores_agree_with_in_process_scores(
+    served: RankRAGModel, base_model: RankRAGModel, passages: list[str]
+) -> None:
     assert served.info.flavor == "llama-cpp-python" and served.info.tokenizer_verified
     for normalization in ("binary", "vocab"):
         local = base_model.score(QUESTION, passages, normalization=normalization)
@@ -92,7 +94,9 @@ def test_the_exported_rankrag_gguf_serves_the_tuned_scores(
     assert max(deltas) <= 0.06 and sum(deltas) / len(deltas) <= 0.03, report
 
 
-def test_reading_a_missing_token_by_logit_bias_gives_the_same_scores(llama_server: LlamaServer, served: RankRAGModel, passages: list[str]) -> None:
+def test_reading_a_missing_token_by_logit_bias_gives_the_same_scores(
+    llama_server: LlamaServer, served: RankRAGModel, passages: list[str]
+) -> None:
     assert served.info.logit_bias and served.info.raw_logprobs
     narrow = RankRAGModel.connect(llama_server.url, model=ALIAS, context_window=2048, top_logprobs=1)
     try:
@@ -107,7 +111,11 @@ def test_rerank_and_answer(served: RankRAGModel, passages: list[str]) -> None:
     ranked = served.rerank(QUESTION, passages[:6], top_k=3)
     assert len(ranked) == 3 and ranked[0].score >= ranked[-1].score
     assert all(0.0 <= item.metadata["llm_score"] <= 1.0 for item in ranked)
-    result = served.answer("What is the capital of France?", ["Paris is the capital and largest city of France.", "Bananas are yellow."], top_k=1)
+    result = served.answer(
+        "What is the capital of France?",
+        ["Paris is the capital and largest city of France.", "Bananas are yellow."],
+        top_k=1,
+    )
     assert "paris" in result.answer.lower(), result
 
 
@@ -127,20 +135,29 @@ def test_generation_and_streaming(served: RankRAGModel, base_model: RankRAGModel
 
 def test_too_long_prompts(llama_server: LlamaServer, served: RankRAGModel) -> None:
     long_contexts = [f"Passage number {i}. " + "word " * 600 for i in range(6)]
-    with pytest.raises(PromptTooLongError, match=rf"context window of 2048 tokens of the model server at {llama_server.url}"):
+    with pytest.raises(
+        PromptTooLongError, match=rf"context window of 2048 tokens of the model server at {llama_server.url}"
+    ):
         served.generate("What?", long_contexts)
     unknown = RankRAGModel.connect(llama_server.url, model=ALIAS)  # the server does not report its window
     try:
-        with pytest.raises(PromptTooLongError, match=rf"{llama_server.url}/v1/completions rejected the prompt as too long"):
+        with pytest.raises(
+            PromptTooLongError, match=rf"{llama_server.url}/v1/completions rejected the prompt as too long"
+        ):
             unknown.generate("What?", long_contexts)
         assert unknown.context_window == 2048  # learned from the error
     finally:
         unknown.close()
 
 
-async def test_concurrent_async_queries_equal_sequential_results(served: RankRAGModel, squad_passages: list[dict[str, Any]]) -> None:
+async def test_concurrent_async_queries_equal_sequential_results(
+    served: RankRAGModel, squad_passages: list[dict[str, Any]]
+) -> None:
     rows = squad_passages[:32]
-    queries = [(f"What is said about {row['title'].replace('_', ' ')}?", [row["text"][:120], rows[(i + 7) % 32]["text"][:120]]) for i, row in enumerate(rows)]
+    queries = [
+        (f"What is said about {row['title'].replace('_', ' ')}?", [row["text"][:120], rows[(i + 7) % 32]["text"][:120]])
+        for i, row in enumerate(rows)
+    ]
     sequential = [served.score(q, ps) for q, ps in queries]
     started = time.monotonic()
     concurrent = await asyncio.gather(*(served.ascore(q, ps) for q, ps in queries))
@@ -206,7 +223,9 @@ def test_llamaindex_reranker_on_a_served_model(served: RankRAGModel) -> None:
 
     texts = ["Warsaw is the capital of Poland.", "Nairobi is the capital and largest city of Kenya."]
     nodes = [NodeWithScore(node=TextNode(text=t, id_=f"n{i}"), score=1.0) for i, t in enumerate(texts)]
-    reranked = RankRAGReranker(model=served, top_n=1).postprocess_nodes(nodes, query_str="What is the capital of Kenya?")
+    reranked = RankRAGReranker(model=served, top_n=1).postprocess_nodes(
+        nodes, query_str="What is the capital of Kenya?"
+    )
     expected = served.rerank("What is the capital of Kenya?", texts, top_k=1, first_stage_scores=[1.0, 1.0])
     assert [n.node.node_id for n in reranked] == [f"n{expected[0].index}"]
 

@@ -173,10 +173,18 @@ def test_streaming_and_a_stream_that_dies(fake_server: FakeServer) -> None:
 def test_generation_result(fake_server: FakeServer) -> None:
     with connect(fake_server) as model:
         fake_server.completions = lambda request: FakeResponse(
-            body={"choices": [{"text": "  Paris.\n", "finish_reason": "stop"}], "usage": {"prompt_tokens": 7, "completion_tokens": 3}}
+            body={
+                "choices": [{"text": "  Paris.\n", "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 7, "completion_tokens": 3},
+            }
         )
         result = model.generate_ids(model.answer_prompt_ids("Where?", ["Paris."]), max_new_tokens=5)
-        assert (result.text, result.prompt_tokens, result.completion_tokens, result.finish_reason) == ("Paris.", 7, 3, "stop")
+        assert (result.text, result.prompt_tokens, result.completion_tokens, result.finish_reason) == (
+            "Paris.",
+            7,
+            3,
+            "stop",
+        )
         body = fake_server.completion_requests()[-1].body
         assert body["max_tokens"] == 5 and body["temperature"] == 0.0 and "logprobs" not in body
 

@@ -69,7 +69,9 @@ def test_blend_is_deduplicated_and_ids_are_content_keys(blend: list[BlendExample
     assert len(blend) <= SIZE
 
 
-def test_same_seed_same_bytes_other_seed_other_order(mini_data_dir: Path, blend: list[BlendExample], tmp_path: Path) -> None:
+def test_same_seed_same_bytes_other_seed_other_order(
+    mini_data_dir: Path, blend: list[BlendExample], tmp_path: Path
+) -> None:
     again = build_blend(mini_data_dir, BlendConfig(size=SIZE, seed=7))
     first, second = write_blend(blend, tmp_path / "a.jsonl"), write_blend(again, tmp_path / "b.jsonl")
     assert first.read_bytes() == second.read_bytes()
@@ -128,7 +130,10 @@ def test_allocate_caps_small_sources_and_spends_the_rest() -> None:
     [
         ({"task_ratios": {"poems": 1.0}}, "unknown task"),
         ({"size": 0}, "size"),
-        ({"task_ratios": {"context_ranking": 0.0, "context_qa": 0.0, "retrieval_qa": 0.0, "multi_ranking": 0.0}}, "not all zero"),
+        (
+            {"task_ratios": {"context_ranking": 0.0, "context_qa": 0.0, "retrieval_qa": 0.0, "multi_ranking": 0.0}},
+            "not all zero",
+        ),
         ({"negatives_per_positive": 0}, "negatives_per_positive"),
     ],
 )

@@ -78,12 +78,16 @@ def _write(path: Path, lines: list[str]) -> None:
 
 @pytest.mark.parametrize(
     ("bad_line", "message"),
-    [("{not json", "not a JSON object"), ('{"id": "x", "question": "q"}', "lacks the field"),
-     ('{"id": "x", "question": "q", "candidates": [{"text": "t"}]}', "malformed row")],
+    [
+        ("{not json", "not a JSON object"),
+        ('{"id": "x", "question": "q"}', "lacks the field"),
+        ('{"id": "x", "question": "q", "candidates": [{"text": "t"}]}', "malformed row"),
+    ],
 )
 def test_a_bad_pool_row_is_named_by_file_and_line(tmp_path: Path, bad_line: str, message: str) -> None:
-    good = json.dumps({"id": "w1", "question": "what is x", "candidates": [{"text": "x is y", "label": 1},
-                                                                         {"text": "z", "label": 0}]})
+    good = json.dumps(
+        {"id": "w1", "question": "what is x", "candidates": [{"text": "x is y", "label": 1}, {"text": "z", "label": 0}]}
+    )
     path = tmp_path / "train_pool" / WIKIQA / "questions.jsonl"
     _write(path, [good, bad_line])
     with pytest.raises(PoolFormatError, match=rf"questions\.jsonl:2: .*{message}"):

@@ -18,7 +18,10 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
 @pytest.fixture(scope="module")
 def squad() -> tuple[dict[str, object], list[str]]:
     question = json.loads((FIXTURES / "squad_questions.jsonl").read_text(encoding="utf-8").splitlines()[0])
-    passages = [json.loads(line)["text"] for line in (FIXTURES / "squad_passages.jsonl").read_text(encoding="utf-8").splitlines()[:5]]
+    passages = [
+        json.loads(line)["text"]
+        for line in (FIXTURES / "squad_passages.jsonl").read_text(encoding="utf-8").splitlines()[:5]
+    ]
     return question, passages
 
 
@@ -82,7 +85,9 @@ def test_qa_example_whose_answer_was_cut_away_is_dropped(base_model) -> None:  #
     passage = "The first words say nothing. " * 5 + "The answer is Zanzibar."
     example = BlendExample("context_qa", "s", "g", "Where?", (passage,), "Zanzibar")
     assert encoder.encode(example) is None
-    rows, dropped = encode_blend(encoder, [example, BlendExample("context_qa", "s", "g", "Is it?", (passage,), "yes")], 4096)
+    rows, dropped = encode_blend(
+        encoder, [example, BlendExample("context_qa", "s", "g", "Is it?", (passage,), "yes")], 4096
+    )
     assert dropped["answer_not_in_context"] == 1 and len(rows) == 1
 
 

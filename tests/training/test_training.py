@@ -113,8 +113,13 @@ def test_long_batches_are_split_within_the_token_budget() -> None:
 
 @pytest.mark.parametrize(
     ("changes", "message"),
-    [({"steps": 0}, "steps"), ({"learning_rate": 2.0}, "learning_rate"), ({"quantization": "8bit"}, "QLoRA"),
-     ({"engine": "fast"}, "engine"), ({"time_budget_minutes": 0}, "time_budget")],
+    [
+        ({"steps": 0}, "steps"),
+        ({"learning_rate": 2.0}, "learning_rate"),
+        ({"quantization": "8bit"}, "QLoRA"),
+        ({"engine": "fast"}, "engine"),
+        ({"time_budget_minutes": 0}, "time_budget"),
+    ],
 )
 def test_bad_training_settings_are_clear_errors(tmp_path: Path, changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -45,8 +45,15 @@ def test_init_adapter_warm_starts_from_a_committed_adapter(tiny_model_dir: Path,
     first = tmp_path / "first"
     train(fast_config(tiny_model_dir, first, steps=3), RANKING_EXAMPLES, progress=False)
     warm = tmp_path / "warm"
-    train(fast_config(tiny_model_dir, warm, steps=1, learning_rate=1e-9, init_adapter=str(first)), RANKING_EXAMPLES, progress=False)
-    before, after = load_file(str(first / "adapter_model.safetensors")), load_file(str(warm / "adapter_model.safetensors"))
+    train(
+        fast_config(tiny_model_dir, warm, steps=1, learning_rate=1e-9, init_adapter=str(first)),
+        RANKING_EXAMPLES,
+        progress=False,
+    )
+    before, after = (
+        load_file(str(first / "adapter_model.safetensors")),
+        load_file(str(warm / "adapter_model.safetensors")),
+    )
     assert set(before) == set(after)
     assert any(t.abs().sum() > 0 for name, t in before.items() if "lora_B" in name)
     for name in before:
@@ -80,7 +87,9 @@ def test_checkpoints_load_without_pickle(tiny_model_dir: Path, tmp_path: Path) -
 def test_a_time_budget_smaller_than_one_step_is_refused(tiny_model_dir: Path, tmp_path: Path) -> None:
     output = tmp_path / "run"
     with pytest.raises(ValueError, match="shorter than one training step"):
-        train(fast_config(tiny_model_dir, output, steps=100, time_budget_minutes=1e-7), RANKING_EXAMPLES, progress=False)
+        train(
+            fast_config(tiny_model_dir, output, steps=100, time_budget_minutes=1e-7), RANKING_EXAMPLES, progress=False
+        )
     assert not (output / "adapter_model.safetensors").exists()
     assert latest_checkpoint(output / "checkpoints", "lean") is None
 
@@ -89,9 +98,31 @@ def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(tiny_model_d
     blend = write_blend(RANKING_EXAMPLES * 8, tmp_path / "blend.jsonl")
     output = tmp_path / "run"
     command = [
-        sys.executable, "-m", "rankrag.cli.app", "train", "--blend", str(blend), "--output", str(output),
-        "--base", str(tiny_model_dir), "--steps", "100000", "--batch-size", "2", "--save-steps", "2",
-        "--logging-steps", "1", "--lora-r", "4", "--lora-alpha", "8", "--threads", "1", "--no-progress",
+        sys.executable,
+        "-m",
+        "rankrag.cli.app",
+        "train",
+        "--blend",
+        str(blend),
+        "--output",
+        str(output),
+        "--base",
+        str(tiny_model_dir),
+        "--steps",
+        "100000",
+        "--batch-size",
+        "2",
+        "--save-steps",
+        "2",
+        "--logging-steps",
+        "1",
+        "--lora-r",
+        "4",
+        "--lora-alpha",
+        "8",
+        "--threads",
+        "1",
+        "--no-progress",
     ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -113,7 +144,8 @@ def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(tiny_model_d
     step = int(killed_at.name.split("-")[1])
     resumed = train(
         fast_config(tiny_model_dir, output, steps=step + 2, save_steps=2, batch_size=2, resume=True),
-        RANKING_EXAMPLES * 8, progress=False,
+        RANKING_EXAMPLES * 8,
+        progress=False,
     )
     assert resumed.steps == step + 2
     logged = [r["step"] for r in read_loss_log(output / "loss_log.jsonl")]
