@@ -121,6 +121,12 @@ def train_command(
     init_adapter: Path | None = typer.Option(
         None, "--init-adapter", help="warm start: continue training this adapter directory (its LoRA settings win)"
     ),
+    ranking_loss: str = typer.Option(
+        "lm",
+        "--ranking-loss",
+        help="lean engine: loss of a ranking answer. lm (the paper's SFT, over the vocabulary) or binary "
+        "(softmax over the True/False tokens only, the score read at inference)",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """LoRA-tune a model on the RankRAG blend (loss on the assistant's tokens only)."""
@@ -166,6 +172,7 @@ def train_command(
             precision=precision,
             lora_layers=lora_layers or None,
             init_adapter=str(init_adapter) if init_adapter is not None else None,
+            ranking_loss=ranking_loss,
         )
         result = train(config, examples, progress=progress)
         if (output / "loss_log.jsonl").is_file():

@@ -41,6 +41,7 @@ class LoopSettings:
     time_budget_s: float | None = None
     max_batch_tokens: int = 1536
     autocast_bf16: bool = False
+    ranking_loss: str = "lm"
 
 
 SCHEDULES = ("cosine", "linear", "constant")
@@ -107,37 +108,55 @@ def split_by_tokens(batch: Sequence[int], lengths: Sequence[int], max_tokens: in
 
 
 def collate(rows: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-padded ids, attention mask, and (row, position, target) of every assistant token."""
+    """Right-padded ids, attention mask, and (row, position, target) of every assistant token.
+
+    A row with an ``answer_pair`` (True id, False id: a context-ranking example) marks its first assistant
+    token as a True/False answer (``binary``), with the pair in ``pairs``, for ``ranking_loss="binary"``.
+    """
     width = max(len(r["input_ids"]) for r in rows)
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(rows), width), dtype=torch.long)
-    where_row, where_pos, targets = [], [], []
+    where_row, where_pos, targets, binary, pairs = [], [], [], [], []
     for row, record in enumerate(rows):
-        ids, mask = record["input_ids"], record["completion_mask"]
+        ids, mask, pair = record["input_ids"], record["completion_mask"], record.get("answer_pair") or []
         input_ids[row, : len(ids)] = torch.tensor(ids)
         attention[row, : len(ids)] = 1
+        first = True
         for position in range(1, len(ids)):
             if mask[position]:
                 where_row.append(row)
                 where_pos.append(position - 1)  # the hidden state that predicts token `position`
                 targets.append(ids[position])
+                binary.append(first and len(pair) == 2)
+                pairs.append(list(pair) if first and len(pair) == 2 else [0, 0])
+                first = False
     return {
         "input_ids": input_ids,
         "attention_mask": attention,
         "rows": torch.tensor(where_row, dtype=torch.long),
         "positions": torch.tensor(where_pos, dtype=torch.long),
         "targets": torch.tensor(targets, dtype=torch.long),
+        "binary": torch.tensor(binary, dtype=torch.bool),
+        "pairs": torch.tensor(pairs, dtype=torch.long).reshape(-1, 2),
     }
 
 
+RANKING_LOSSES = ("lm", "binary")
+
+
 def assistant_token_loss(
-    model: Any, batch: dict[str, torch.Tensor], autocast_bf16: bool = False
+    model: Any, batch: dict[str, torch.Tensor], autocast_bf16: bool = False, ranking_loss: str = "lm"
 ) -> tuple[torch.Tensor, int]:
     """Summed cross entropy over assistant tokens, and their count; the head sees only those rows.
 
+    ``ranking_loss="lm"`` is the paper's SFT: every token against the whole vocabulary. ``"binary"`` scores a
+    ranking answer against its two answer tokens only (softmax over logit(True), logit(False)), which is
+    exactly the P(True) the scorer reads at inference (``normalization="binary"``); other tokens keep the LM loss.
     With ``autocast_bf16`` the decoder's matmuls run in bfloat16 (about 2x faster on CPUs with avx512_bf16);
     the head, the loss and the trainable weights stay float32.
     """
+    if ranking_loss not in RANKING_LOSSES:
+        raise ValueError(f"ranking_loss must be one of {RANKING_LOSSES}, got {ranking_loss!r}")
     device = next(model.parameters()).device
     decoder = model.get_decoder()
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast_bf16):
@@ -145,12 +164,23 @@ def assistant_token_loss(
             input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device), use_cache=False
         ).last_hidden_state
     picked = hidden[batch["rows"].to(device), batch["positions"].to(device)].float()
-    logits = model.get_output_embeddings()(picked).float()
+    targets = batch["targets"].to(device)
+    binary = batch["binary"].to(device) if ranking_loss == "binary" else torch.zeros_like(targets, dtype=torch.bool)
+    head = model.get_output_embeddings()
     cap = getattr(model.config, "final_logit_softcapping", None)
-    if cap:
-        logits = torch.tanh(logits / cap) * cap
-    loss = torch.nn.functional.cross_entropy(logits, batch["targets"].to(device), reduction="sum")
-    return loss, int(batch["targets"].numel())
+
+    def capped(logits: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(logits / cap) * cap if cap else logits
+
+    loss = torch.nn.functional.cross_entropy(capped(head(picked[~binary]).float()), targets[~binary], reduction="sum")
+    if bool(binary.any()):
+        pairs = batch["pairs"].to(device)[binary]
+        two = torch.einsum("nd,nkd->nk", picked[binary], head.weight[pairs].float())
+        if getattr(head, "bias", None) is not None:
+            two = two + head.bias[pairs].float()
+        is_false = (targets[binary] == pairs[:, 1]).long()
+        loss = loss + torch.nn.functional.cross_entropy(capped(two), is_false, reduction="sum")
+    return loss, int(targets.numel())
 
 
 def checkpoints_in(directory: Path) -> list[Path]:
@@ -256,7 +286,7 @@ def run_loop(
         tokens = sum(int(b["targets"].numel()) for b in micro_batches)
         total = 0.0
         for batch in micro_batches:
-            loss_sum, _ = assistant_token_loss(model, batch, settings.autocast_bf16)
+            loss_sum, _ = assistant_token_loss(model, batch, settings.autocast_bf16, settings.ranking_loss)
             (loss_sum / max(tokens, 1)).backward()
             total += float(loss_sum.detach())
         grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, 1.0))

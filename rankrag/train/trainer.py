@@ -28,8 +28,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from rankrag.model import loading
 from rankrag.model.prompts import PromptTemplates, answer_lead, render_multi_ranking_prompt, resolve_style
 from rankrag.model.rankrag_model import RankRAGModel
-from rankrag.model.scoring import RankingEncoder, ScoringOptions
+from rankrag.model.scoring import RankingEncoder, ScoringOptions, answer_token_ids
 from rankrag.train.blend import BlendExample
+from rankrag.train.lean_loop import RANKING_LOSSES
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class TrainConfig:
     precision: str = "auto"
     lora_layers: int | None = DEFAULT_LORA_LAYERS
     init_adapter: str | None = None
+    ranking_loss: str = "lm"
 
     def __post_init__(self) -> None:
         for name in (
@@ -142,6 +144,10 @@ class TrainConfig:
         if self.init_adapter is not None and not Path(self.init_adapter, loading.ADAPTER_SAFETENSORS).is_file():
             # The inference rule (rankrag.model.loading): adapters load from safetensors only, never pickle.
             raise ValueError(f"--init-adapter {self.init_adapter!r} has no {loading.ADAPTER_SAFETENSORS}")
+        if self.ranking_loss not in RANKING_LOSSES:
+            raise ValueError(f"ranking_loss must be one of {RANKING_LOSSES}, got {self.ranking_loss!r}")
+        if self.ranking_loss != "lm" and resolve_engine(self.engine) != "lean":
+            raise ValueError(f"ranking_loss {self.ranking_loss!r} needs the lean engine; trl trains the LM loss only")
         if self.save_dtype not in ("float16", "bfloat16", "float32"):
             raise ValueError(f"save_dtype must be float16, bfloat16 or float32, got {self.save_dtype!r}")
 
@@ -181,6 +187,7 @@ class ExampleEncoder:
         if tokenizer.eos_token_id is None:
             raise ValueError("the tokenizer has no end-of-turn (eos) token; cannot mark where answers end")
         self.end_ids = [int(tokenizer.eos_token_id)]
+        self.answer_pair = answer_token_ids(tokenizer, self.templates)
 
     def completion(self, target: str) -> list[int]:
         return self.tokenizer.encode(self.lead + target, add_special_tokens=False) + self.end_ids
@@ -225,9 +232,10 @@ def encode_blend(
         if len(ids) > max_length:
             dropped["too_long"] += 1
             continue
-        rows.append(
-            {"input_ids": ids, "completion_mask": [0] * len(encoded.prompt_ids) + [1] * len(encoded.completion_ids)}
-        )
+        row = {"input_ids": ids, "completion_mask": [0] * len(encoded.prompt_ids) + [1] * len(encoded.completion_ids)}
+        if example.task == "context_ranking":
+            row["answer_pair"] = list(encoder.answer_pair)  # for the lean loop's ranking_loss="binary"
+        rows.append(row)
     return rows, dropped
 
 
@@ -401,7 +409,7 @@ def _train_with_trl(
     trainer = SFTTrainer(
         model=model,
         args=args,
-        train_dataset=Dataset.from_list(rows),
+        train_dataset=Dataset.from_list([{k: row[k] for k in ("input_ids", "completion_mask")} for row in rows]),
         processing_class=tokenizer,
         callbacks=[_loss_logger(output / LOSS_LOG)],
     )

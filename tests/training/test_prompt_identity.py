@@ -98,3 +98,11 @@ def test_loss_mask_covers_exactly_the_answer(encoder: ExampleEncoder) -> None:
     assert len(row["input_ids"]) == len(row["completion_mask"])
     answer = [t for t, m in zip(row["input_ids"], row["completion_mask"]) if m]
     assert answer == encoder.completion("False") and row["completion_mask"][-len(answer) - 1] == 0
+
+
+def test_ranking_rows_carry_the_scorers_answer_pair(base_model, encoder: ExampleEncoder) -> None:  # type: ignore[no-untyped-def]
+    ranking = BlendExample("context_ranking", "s", "g", "q", ("p",), "True")
+    qa = BlendExample("context_qa", "s", "g", "Is it?", ("p",), "yes")
+    rows, _ = encode_blend(encoder, [ranking, qa], 4096)
+    assert rows[0]["answer_pair"] == list(answer_token_ids(base_model.tokenizer, base_model.templates))
+    assert "answer_pair" not in rows[1]

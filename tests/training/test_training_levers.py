@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -150,3 +151,52 @@ def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(tiny_model_d
     assert resumed.steps == step + 2
     logged = [r["step"] for r in read_loss_log(output / "loss_log.jsonl")]
     assert logged[-2:] == [step + 1, step + 2]
+
+
+def test_binary_ranking_loss_is_cross_entropy_over_the_two_answer_tokens(tiny_model_dir: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    true_id, false_id, end_id = 11, 12, 2
+    rows = [
+        {
+            "input_ids": [5, 6, 7, false_id, end_id],
+            "completion_mask": [0, 0, 0, 1, 1],
+            "answer_pair": [true_id, false_id],
+        },
+        {"input_ids": [5, 8, 9, 10], "completion_mask": [0, 0, 1, 1]},  # a QA row: LM loss only
+    ]
+    batch = collate(rows, pad_id=0)
+    assert batch["binary"].tolist() == [True, False, False, False]
+    lm, count = assistant_token_loss(model, batch)
+    binary, same_count = assistant_token_loss(model, batch, ranking_loss="binary")
+    assert count == same_count == 4
+
+    with torch.no_grad():
+        logits = model(torch.tensor([rows[0]["input_ids"]])).logits[0]
+        qa_logits = model(torch.tensor([rows[1]["input_ids"]])).logits[0]
+    ce = torch.nn.functional.cross_entropy
+    rest = ce(logits[3:4], torch.tensor([end_id]), reduction="sum") + ce(
+        qa_logits[1:3], torch.tensor([9, 10]), reduction="sum"
+    )
+    two_rows = logits[2, [true_id, false_id]]
+    expected_binary = ce(two_rows[None], torch.tensor([1]), reduction="sum") + rest
+    expected_lm = ce(logits[2:3], torch.tensor([false_id]), reduction="sum") + rest
+    assert torch.allclose(binary, expected_binary, atol=1e-4)
+    assert torch.allclose(lm, expected_lm, atol=1e-4)
+    assert float(binary) < float(lm)  # two rows leave less probability mass to miss than the whole vocabulary
+
+
+def test_binary_ranking_loss_trains_and_is_recorded(tiny_model_dir: Path, tmp_path: Path) -> None:
+    output = tmp_path / "binary"
+    train(fast_config(tiny_model_dir, output, ranking_loss="binary"), RANKING_EXAMPLES, progress=False)
+    assert json.loads((output / "training_args.json").read_text())["ranking_loss"] == "binary"
+    assert all(math.isfinite(record["loss"]) for record in read_loss_log(output / "loss_log.jsonl"))
+
+
+def test_unknown_or_unsupported_ranking_loss_is_refused(tiny_model_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="ranking_loss must be one of"):
+        fast_config(tiny_model_dir, tmp_path / "x", ranking_loss="listwise")
+    with pytest.raises(ValueError, match="needs the lean engine"):
+        fast_config(tiny_model_dir, tmp_path / "y", ranking_loss="binary", engine="trl")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
