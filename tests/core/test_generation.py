@@ -40,8 +40,14 @@ def test_answer_from_the_passage_names_tokyo(greedy: str) -> None:
 
 def test_stream_chunks_join_to_the_greedy_answer(embedded_model: RankRAGModel, greedy: str) -> None:
     chunks = list(embedded_model.stream(QUESTION, CONTEXTS, max_new_tokens=12))
-    assert len(chunks) > 1 and all(isinstance(c, str) and c for c in chunks)
+    # how many chunks a one-word answer arrives in depends on the transformers version's streamer
+    assert chunks and all(isinstance(c, str) and c for c in chunks)
     assert "".join(chunks) == greedy
+
+
+def test_a_sentence_streams_in_several_chunks(base_model: RankRAGModel, verbose_greedy: str) -> None:
+    chunks = list(base_model.stream(QUESTION, CONTEXTS, max_new_tokens=12))
+    assert len(chunks) > 1 and "".join(chunks) == verbose_greedy
 
 
 def test_stop_sequence_cuts_the_text(embedded_model: RankRAGModel, prompt_ids: list[int], greedy: str) -> None:
