@@ -163,9 +163,13 @@ def cache_dir() -> Path:
 
 
 def _gguf_fingerprint(path: Path) -> str:
+    """The file (name, size, first and last MiB) and the transformers version that converts it: versions read
+    a GGUF's tokenizer differently, so one version's materialised directory is not another's."""
+    import transformers
+
     digest = hashlib.sha256()
     size = path.stat().st_size
-    digest.update(f"{path.name}:{size}".encode())
+    digest.update(f"{path.name}:{size}:transformers-{transformers.__version__}".encode())
     with path.open("rb") as handle:
         digest.update(handle.read(1 << 20))
         handle.seek(max(0, size - (1 << 20)))

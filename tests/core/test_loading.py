@@ -171,3 +171,14 @@ def test_adapter_directory_without_config_is_not_found(tmp_path: Path, tiny_mode
 def test_missing_adapter_path_is_not_found(tiny_model_dir: Path) -> None:
     with pytest.raises(ModelNotFoundError, match="no-such-adapter"):
         RankRAGModel.load(tiny_model_dir, adapter="./no-such-adapter")
+
+
+def test_a_gguf_is_materialised_per_transformers_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The matrix job shares ~/.cache/rankrag between transformers versions, which read GGUF tokenizers differently."""
+    import transformers
+
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(4096))
+    here = loading._gguf_fingerprint(gguf)
+    monkeypatch.setattr(transformers, "__version__", "5.0.0-other")
+    assert loading._gguf_fingerprint(gguf) != here

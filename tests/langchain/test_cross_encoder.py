@@ -108,7 +108,8 @@ def test_contextual_compression_retriever(cross_encoder, retriever, embedded_mod
     result = compression.invoke(KENYA)
     assert [d.metadata["pid"] for d in result] == [d.metadata["pid"] for _, d in best_first]
     scores = cross_encoder.score([(KENYA, d.page_content) for d in result])
-    assert scores == pytest.approx([s for s, _ in best_first], abs=1e-6)
+    # scored here in a batch of TOP_N, above in a batch of RETRIEVE: float32 batch drift (bound 1e-5, docs/reliability.md)
+    assert scores == pytest.approx([s for s, _ in best_first], abs=1e-5)
     assert scores == sorted(scores, reverse=True)
 
 
