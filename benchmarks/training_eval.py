@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--rerank", default="trec_dl_passage,scifact")
     parser.add_argument("--qa", default="squad_v1.1_dev,hotpotqa_dev_distractor")
     parser.add_argument("--models", default="tuned,zero_shot")
+    parser.add_argument("--qa-systems", default="retrieval_order,rankrag,oracle")
     args = parser.parse_args()
 
     from transformers.utils import logging as transformers_logging
@@ -60,7 +61,9 @@ def main() -> None:
         items = load_qa_dataset(args.data_dir, name, split=args.split, limit=args.qa_limit)
         for label, model in models.items():
             started = time.monotonic()
-            report = evaluate_qa(model, name, items, top_k=5, split=args.split, progress=False)
+            report = evaluate_qa(
+                model, name, items, top_k=5, split=args.split, progress=False, systems=args.qa_systems.split(",")
+            )
             runs.append({"model": label, "kind": "qa", "wall_s": round(time.monotonic() - started, 1), **report})
             print(label, name, {k: round(v["em"], 4) for k, v in report["systems"].items()}, flush=True)
             args.output.write_text(json.dumps(results, indent=2))

@@ -101,14 +101,21 @@ def qa_command(
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
     limit: int | None = typer.Option(None, "--limit", help=LIMIT_HELP),
     max_new_tokens: int = typer.Option(32, "--max-new-tokens", help="Answer length limit in tokens."),
+    systems: str = typer.Option(
+        "retrieval_order,rankrag,oracle",  # rankrag.eval.qa.QA_SYSTEMS (not imported: --help stays light)
+        "--systems",
+        help="Comma-separated systems to run: retrieval_order, rankrag, oracle.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
 ) -> None:
     """Answer from the listed top-k, the RankRAG top-k and the gold contexts; report EM, F1 and Recall@k."""
     with command_errors():
         from rankrag.data.datasets import load_qa_dataset
-        from rankrag.eval.qa import evaluate_qa
+        from rankrag.eval.qa import QA_SYSTEMS, evaluate_qa
         from rankrag.eval.report import markdown_summary, write_report
+        from rankrag.eval.rerank import parse_systems
 
+        chosen = parse_systems(systems, QA_SYSTEMS)
         check_limit(limit)
         if top_k < 1:
             raise ValueError(f"--top-k must be a positive integer, got {top_k}")
@@ -120,6 +127,13 @@ def qa_command(
             raise ValueError(f"no questions in {dataset!r} for split {split!r}")
         loaded = load_model(model, adapter, device)
         report = evaluate_qa(
-            loaded, dataset, items, top_k=top_k, split=split, max_new_tokens=max_new_tokens, progress=progress
+            loaded,
+            dataset,
+            items,
+            top_k=top_k,
+            split=split,
+            max_new_tokens=max_new_tokens,
+            progress=progress,
+            systems=chosen,
         )
         _announce(write_report(report, output), markdown_summary(report))

@@ -168,6 +168,20 @@ def test_eval_qa_end_to_end(base_model: Any, data_dir: Path, tmp_path: Path, run
     _assert_sidecars(output)
 
 
+def test_eval_qa_runs_only_the_chosen_systems(
+    base_model: Any, data_dir: Path, tmp_path: Path, run_cli: Callable[..., Any]
+) -> None:
+    output = tmp_path / "qa.json"
+    arguments = ["--data-dir", data_dir, "--dataset", "squad_v1.1_dev", "--limit", 1, "--adapter", "none"]
+    result = run_cli(
+        "eval", "qa", *arguments, "--systems", "oracle", "--max-new-tokens", 2, "--no-progress", "--output", output
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(output.read_text(encoding="utf-8"))
+    assert list(report["systems"]) == ["oracle"] and list(report["seconds_per_question"]) == ["oracle"]
+    assert report["systems"]["oracle"]["recall@k"] == 1.0 and report["n_questions_with_gold"] == 1
+
+
 def test_pubmedqa_is_scored_as_accuracy_and_macro_f1_over_yes_no_maybe() -> None:
     def item(label: str) -> QAItem:
         return QAItem(id=label, question="q?", answers=[label], contexts=[QAContext("", "t", True, False)], group="g")
@@ -186,6 +200,7 @@ def test_pubmedqa_is_scored_as_accuracy_and_macro_f1_over_yes_no_maybe() -> None
         (["rerank", "--dataset", "scifact", "--split", "test"], "unknown split 'test'"),
         (["rerank", "--dataset", "scifact", "--limit", "0"], "--limit must be a positive integer"),
         (["qa", "--dataset", "scifact"], "unknown dataset 'scifact'"),
+        (["qa", "--dataset", "squad_v1.1_dev", "--systems", "oracle,gold"], "unknown system(s) 'gold'"),
     ],
 )
 def test_bad_input_is_one_line_and_a_non_zero_exit(
