@@ -34,7 +34,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402
 
 from rankrag import RankRAGModel  # noqa: E402
-from rankrag.model import fusion  # noqa: E402
 
 DEPTHS = (20, 50, 100)
 
@@ -72,16 +71,6 @@ def build_index(rows: list[dict[str, Any]], directory: str, limit: int | None) -
     return documents, time.perf_counter() - started, len(chunks)
 
 
-def best_passages(
-    model: RankRAGModel, texts: list[str], llm_scores: list[float], similarities: list[float], k: int
-) -> list[str]:
-    """The k passages ``rerank`` would keep, from scores already computed (so nothing is scored twice)."""
-    first = fusion.normalized_first_stage(len(llm_scores), similarities[: len(llm_scores)])
-    final = fusion.fuse(llm_scores, first, model.default_alpha)
-    order = sorted(range(len(final)), key=lambda i: (-final[i], i))
-    return [texts[i] for i in order[:k]]
-
-
 def time_questions(model: RankRAGModel, documents: Any, questions: list[str], max_new_tokens: int) -> dict[str, Any]:
     retrieval, generation, answer_tokens = [], [], []
     scoring: dict[int, list[float]] = {n: [] for n in DEPTHS}
@@ -93,7 +82,10 @@ def time_questions(model: RankRAGModel, documents: Any, questions: list[str], ma
         for n in DEPTHS:
             seconds, _, scores = _common.timed(lambda: model.score(question, texts[:n]), "cpu")
             scoring[n].append(seconds)
-        best = best_passages(model, texts, scores, [r.similarity for r in found], 5)  # scores of the deepest N
+        similarities = [r.similarity for r in found][: len(scores)]
+        best = [
+            p.text for p in model.rank_scored(texts[: len(scores)], scores, top_k=5, first_stage_scores=similarities)
+        ]
         seconds, _, generated = _common.timed(
             lambda: model.generate_ids(model.answer_prompt_ids(question, best), max_new_tokens=max_new_tokens),
             "cpu",

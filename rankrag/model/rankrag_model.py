@@ -236,19 +236,24 @@ class RankRAGModel:
         """
         items = self._rerank_inputs(query, passages, top_k, alpha)
         llm_scores = self.score(query, items, batch_size=batch_size)
-        return self._ranked(items, llm_scores, top_k, first_stage_scores, alpha)
+        return self.rank_scored(items, llm_scores, top_k=top_k, first_stage_scores=first_stage_scores, alpha=alpha)
 
-    def _ranked(
+    def rank_scored(
         self,
         passages: Sequence[str],
-        llm_scores: list[float],
-        top_k: int | None,
-        first_stage_scores: Sequence[float] | None,
-        alpha: float | None,
+        llm_scores: Sequence[float],
+        *,
+        top_k: int | None = None,
+        first_stage_scores: Sequence[float] | None = None,
+        alpha: float | None = None,
     ) -> list[ScoredPassage]:
+        """What :meth:`rerank` returns, from P(True) scores already computed (``score``), so a caller that
+        keeps the scores of a deeper list does not score the passages twice."""
+        if len(llm_scores) != len(passages):
+            raise ValueError(f"llm_scores has {len(llm_scores)} scores for {len(passages)} passages")
         weight = self.default_alpha if alpha is None else alpha
         first = fusion.normalized_first_stage(len(llm_scores), first_stage_scores)
-        final = fusion.fuse(llm_scores, first, weight) if weight < 1.0 else llm_scores
+        final = fusion.fuse(llm_scores, first, weight) if weight < 1.0 else list(llm_scores)
         ranked = sorted(
             (
                 ScoredPassage(text=p, score=s, index=i, metadata={"llm_score": llm})
@@ -297,7 +302,7 @@ class RankRAGModel:
     ) -> list[ScoredPassage]:
         items = self._rerank_inputs(query, passages, top_k, alpha)
         llm_scores = await self._ascore(query, items, batch_size=batch_size)
-        return self._ranked(items, llm_scores, top_k, first_stage_scores, alpha)
+        return self.rank_scored(items, llm_scores, top_k=top_k, first_stage_scores=first_stage_scores, alpha=alpha)
 
     @property
     def calibration(self) -> dict[str, object] | None:

@@ -178,6 +178,18 @@ def test_rerank_fusion_with_the_first_stage(tiny_model) -> None:
         assert item.score == pytest.approx(expected, abs=1e-9)
 
 
+def test_rank_scored_ranks_scores_already_computed_as_rerank_does(tiny_model) -> None:
+    scores = tiny_model.score(QUESTION, PASSAGES)
+    first_stage = [float(i) for i in range(len(PASSAGES))]
+    for alpha in (None, 0.5, 1.0):
+        expected = tiny_model.rerank(QUESTION, PASSAGES, top_k=3, first_stage_scores=first_stage, alpha=alpha)
+        again = tiny_model.rank_scored(PASSAGES, scores, top_k=3, first_stage_scores=first_stage, alpha=alpha)
+        assert [(p.index, p.text) for p in again] == [(p.index, p.text) for p in expected]
+        assert [p.score for p in again] == pytest.approx([p.score for p in expected], abs=1e-6)
+    with pytest.raises(ValueError, match="3 scores for"):
+        tiny_model.rank_scored(PASSAGES, scores[:3])
+
+
 async def test_async_calls_match_sync_calls(tiny_model) -> None:
     assert await tiny_model.ascore(QUESTION, PASSAGES) == pytest.approx(tiny_model.score(QUESTION, PASSAGES), abs=1e-5)
     ranked = await tiny_model.arerank(QUESTION, (p for p in PASSAGES), top_k=2)
