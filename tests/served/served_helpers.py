@@ -101,9 +101,9 @@ def start_llama_server(log_dir: Path, *, n_ctx: int = 2048, model_path: Path | N
         "--n_ctx",
         str(n_ctx),
         "--n_threads",
-        "1",
+        "2",
         "--n_threads_batch",
-        "1",
+        "2",
         "--verbose",
         "False",
     ]
