@@ -7,9 +7,13 @@ LoRA init, and reports examples per second and the ratio to the float32, all-lay
 * ``float32_all_layers``: the lean loop as it was (float32, LoRA on all 30 layers);
 * ``bf16_all_layers``: bfloat16 autocast;
 * ``float32_top_N``: LoRA on the top N layers only (the lower layers run without a graph);
-* ``bf16_top_N``: both.
+* ``bf16_top_N_autocast_only``: both, with the frozen weights kept in float32 (autocast casts them every call);
+* ``bf16_top_N``: both, the frozen weights stored in bfloat16 for the run (what ``rankrag train`` does).
 
-    python benchmarks/training_throughput.py [--data-dir DIR] [--steps 6] [--top-layers 16] [--output FILE]
+    python benchmarks/training_throughput.py [--data-dir DIR] [--steps 6] [--rounds 3] [--top-layers 16] [--output FILE]
+
+With ``--rounds N`` the configurations run in turn N times (each time from a fresh load and init) and their
+timed steps are summed, so a machine that speeds up or slows down during the run weighs on all of them alike.
 """
 
 from __future__ import annotations
@@ -31,11 +35,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--steps", type=int, default=6, help="timed optimizer steps per configuration")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="rotate through the configurations this many times (machine drift)"
+    )
     parser.add_argument("--warmup-steps", type=int, default=1, help="untimed steps first (allocator, kernels)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--top-layers", default="10", help="LoRA depth(s) of the *_top configurations, e.g. 16,10")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--configs", default="float32_all_layers,bf16_all_layers,float32_top,bf16_top")
+    parser.add_argument(
+        "--configs", default="float32_all_layers,bf16_all_layers,float32_top,bf16_top_autocast_only,bf16_top"
+    )
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
 
@@ -53,22 +62,24 @@ def main() -> None:
     examples = build_blend(data_dir, BlendConfig(size=2000))
     rows_needed = (args.steps + args.warmup_steps + 1) * args.batch_size
     depths = [int(depth) for depth in str(args.top_layers).split(",")]
-    configs: dict[str, tuple[str, int | None]] = {
-        "float32_all_layers": ("float32", None),
-        "bf16_all_layers": ("bfloat16", None),
+    # label: (precision, LoRA depth or None for all layers, frozen weights stored in bfloat16)
+    configs: dict[str, tuple[str, int | None, bool]] = {
+        "float32_all_layers": ("float32", None, False),
+        "bf16_all_layers": ("bfloat16", None, True),
     }
     for depth in depths:
-        configs[f"float32_top_{depth}"] = ("float32", depth)
-        configs[f"bf16_top_{depth}"] = ("bfloat16", depth)
+        configs[f"float32_top_{depth}"] = ("float32", depth, False)
+        configs[f"bf16_top_{depth}_autocast_only"] = ("bfloat16", depth, False)
+        configs[f"bf16_top_{depth}"] = ("bfloat16", depth, True)
     chosen = [
-        f"{name}_{depth}" if name.endswith("_top") else name
+        name.replace("_top", f"_top_{depth}") if "_top" in name else name
         for name in args.configs.split(",")
-        for depth in (depths if name.endswith("_top") else [None])
+        for depth in (depths if "_top" in name else [None])
     ]
-    results: dict[str, dict[str, float]] = {}
+    timed_seconds: dict[str, float] = {label: 0.0 for label in chosen}
     rows = None
-    for label in chosen:
-        precision, layers = configs[label]
+    for label in [label for _ in range(args.rounds) for label in chosen]:
+        precision, layers, bf16_storage = configs[label]
         with tempfile.TemporaryDirectory() as scratch:
             config = TrainConfig(blend="-", output=scratch, lora_layers=layers, precision=precision)
             torch.manual_seed(0)
@@ -94,6 +105,7 @@ def main() -> None:
                 logging_steps=10**9,
                 seed=1,
                 autocast_bf16=precision == "bfloat16",
+                bf16_frozen_weights=bf16_storage,
             )
             start = time.perf_counter()
             run_loop(
@@ -107,14 +119,16 @@ def main() -> None:
                 on_step=on_step,
             )
             # The last step also writes the final checkpoint: it is run but not timed.
-            timed = timings[-2] - (timings[args.warmup_steps - 1] if args.warmup_steps else start)
-            per_step = timed / args.steps
-            results[label] = {
-                "seconds_per_step": round(per_step, 3),
-                "examples_per_second": round(args.batch_size / per_step, 3),
-            }
-            print(label, results[label], flush=True)
+            timed_seconds[label] += timings[-2] - (timings[args.warmup_steps - 1] if args.warmup_steps else start)
+            print(label, round(timed_seconds[label], 1), flush=True)
             del model
+    results: dict[str, dict[str, float]] = {}
+    for label, seconds in timed_seconds.items():
+        per_step = seconds / (args.steps * args.rounds)
+        results[label] = {
+            "seconds_per_step": round(per_step, 3),
+            "examples_per_second": round(args.batch_size / per_step, 3),
+        }
     baseline = results.get("float32_all_layers")
     if baseline:
         for value in results.values():
@@ -126,6 +140,7 @@ def main() -> None:
         "machine": machine(),
         **stamp(["benchmarks/training_throughput.py", *sys.argv[1:]]),
         "steps": args.steps,
+        "rounds": args.rounds,
         "batch_size": args.batch_size,
         "mean_tokens_per_example": round(mean_tokens, 1),
         "results": results,

@@ -16,6 +16,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ class LoopSettings:
     max_batch_tokens: int = 1536
     autocast_bf16: bool = False
     ranking_loss: str = "lm"
+    bf16_frozen_weights: bool = True
 
 
 SCHEDULES = ("cosine", "linear", "constant")
@@ -240,6 +242,35 @@ def load_checkpoint(path: Path, model: Any, optimizer: Any) -> tuple[int, float]
         ) from None
 
 
+@contextmanager
+def frozen_linears_in_bfloat16(model: torch.nn.Module, enabled: bool = True) -> Iterator[int]:
+    """Store the frozen float32 ``Linear`` weights in bfloat16 while the block runs; yields how many.
+
+    bfloat16 autocast casts every float32 weight it multiplies to bfloat16, at every call of every step; stored
+    in bfloat16 they are used as they are. The products are bit for bit the ones autocast computes (the same
+    rounded weights), so losses and gradients do not change, and a step takes less time. Trainable weights
+    (LoRA), norms, embeddings and the head stay float32. The float32 weights are put back on exit.
+    """
+    kept: list[tuple[torch.nn.Linear, torch.Tensor]] = []
+    if enabled:
+        for module in model.modules():
+            weight = getattr(module, "weight", None)
+            if (
+                isinstance(module, torch.nn.Linear)
+                and isinstance(weight, torch.Tensor)
+                and not weight.requires_grad
+                and weight.dtype == torch.float32
+                and module is not model.get_output_embeddings()  # type: ignore[operator]
+            ):
+                kept.append((module, weight.data))
+                weight.data = weight.data.to(torch.bfloat16)
+    try:
+        yield len(kept)
+    finally:
+        for module, original in kept:
+            module.weight.data = original
+
+
 def run_loop(
     model: Any,
     rows: Sequence[dict[str, list[int]]],
@@ -256,8 +287,35 @@ def run_loop(
 
     The run ends after ``settings.steps`` optimizer steps or, with ``time_budget_s``, when that much training
     time has passed (counted across resumes); the learning-rate schedule follows whichever is further along,
-    so a time-boxed run still warms up and decays fully.
+    so a time-boxed run still warms up and decays fully. Under bfloat16 autocast the frozen weights are
+    stored in bfloat16 for the run (``bf16_frozen_weights``; :func:`frozen_linears_in_bfloat16`).
     """
+    with frozen_linears_in_bfloat16(model, settings.autocast_bf16 and settings.bf16_frozen_weights):
+        return _train_steps(
+            model,
+            rows,
+            pad_id,
+            settings,
+            checkpoint_dir,
+            log_path,
+            resume_from=resume_from,
+            progress=progress,
+            on_step=on_step,
+        )
+
+
+def _train_steps(
+    model: Any,
+    rows: Sequence[dict[str, list[int]]],
+    pad_id: int,
+    settings: LoopSettings,
+    checkpoint_dir: Path,
+    log_path: Path,
+    *,
+    resume_from: Path | None = None,
+    progress: bool = True,
+    on_step: Callable[[int, float], None] | None = None,
+) -> tuple[int, list[float]]:
     from tqdm.auto import tqdm
 
     learning_rate_factor(settings.scheduler, 0.5, 0.0)  # an unknown schedule fails before any work

@@ -200,3 +200,44 @@ def test_unknown_or_unsupported_ranking_loss_is_refused(tiny_model_dir: Path, tm
     with pytest.raises(ValueError, match="needs the lean engine"):
         fast_config(tiny_model_dir, tmp_path / "y", ranking_loss="binary", engine="trl")
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_frozen_weights_stored_in_bf16_give_autocast_s_loss_and_gradient_and_are_restored(
+    tiny_model_dir: Path,
+) -> None:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from rankrag.train.lean_loop import frozen_linears_in_bfloat16
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
+    for name, parameter in model.named_parameters():
+        if "lora_B" in name:  # a fresh LoRA B is zero: give the LoRA path a gradient of its own
+            torch.nn.init.normal_(parameter, std=0.05)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    rows = [
+        {"input_ids": [5, 6, 7, 8, 9, 10, 2], "completion_mask": [0, 0, 0, 0, 0, 1, 1]},
+        {"input_ids": [5, 6, 11, 12, 2], "completion_mask": [0, 0, 0, 1, 1]},
+    ]
+    batch = collate(rows, pad_id=0)
+
+    def loss_and_gradients() -> tuple[float, list[torch.Tensor]]:
+        model.zero_grad(set_to_none=True)
+        loss, _ = assistant_token_loss(model, batch, autocast_bf16=True)
+        loss.backward()
+        return float(loss), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    autocast_loss, autocast_gradients = loss_and_gradients()
+    with frozen_linears_in_bfloat16(model) as stored:
+        assert stored > 0
+        assert model.get_decoder().layers[0].mlp.up_proj.weight.dtype == torch.bfloat16
+        assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
+        stored_loss, stored_gradients = loss_and_gradients()
+    assert stored_loss == pytest.approx(autocast_loss, rel=1e-6)
+    assert len(stored_gradients) == len(autocast_gradients) > 0
+    for a, b in zip(stored_gradients, autocast_gradients):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-7)
+    for name, parameter in model.named_parameters():
+        assert parameter.dtype == torch.float32 and torch.equal(parameter, before[name]), name
