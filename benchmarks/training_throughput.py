@@ -5,7 +5,7 @@ directory, the same rows in the same order) for the same number of optimizer ste
 LoRA init, and reports examples per second and the ratio to the float32, all-layer baseline:
 
 * ``float32_all_layers``: the lean loop as it was (float32, LoRA on all 30 layers);
-* ``bf16_all_layers``: bfloat16 autocast;
+* ``bf16_all_layers``: bfloat16 autocast (frozen weights stored in bfloat16, as ``rankrag train`` does);
 * ``float32_top_N``: LoRA on the top N layers only (the lower layers run without a graph);
 * ``bf16_top_N_autocast_only``: both, with the frozen weights kept in float32 (autocast casts them every call);
 * ``bf16_top_N``: both, the frozen weights stored in bfloat16 for the run (what ``rankrag train`` does).

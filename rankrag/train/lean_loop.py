@@ -253,17 +253,16 @@ def frozen_linears_in_bfloat16(model: torch.nn.Module, enabled: bool = True) -> 
     """
     kept: list[tuple[torch.nn.Linear, torch.Tensor]] = []
     if enabled:
+        head = model.get_output_embeddings()  # type: ignore[operator]
         for module in model.modules():
-            weight = getattr(module, "weight", None)
             if (
                 isinstance(module, torch.nn.Linear)
-                and isinstance(weight, torch.Tensor)
-                and not weight.requires_grad
-                and weight.dtype == torch.float32
-                and module is not model.get_output_embeddings()  # type: ignore[operator]
+                and module is not head
+                and not module.weight.requires_grad
+                and module.weight.dtype == torch.float32
             ):
-                kept.append((module, weight.data))
-                weight.data = weight.data.to(torch.bfloat16)
+                kept.append((module, module.weight.data))
+                module.weight.data = module.weight.data.to(torch.bfloat16)
     try:
         yield len(kept)
     finally:
@@ -290,100 +289,75 @@ def run_loop(
     so a time-boxed run still warms up and decays fully. Under bfloat16 autocast the frozen weights are
     stored in bfloat16 for the run (``bf16_frozen_weights``; :func:`frozen_linears_in_bfloat16`).
     """
-    with frozen_linears_in_bfloat16(model, settings.autocast_bf16 and settings.bf16_frozen_weights):
-        return _train_steps(
-            model,
-            rows,
-            pad_id,
-            settings,
-            checkpoint_dir,
-            log_path,
-            resume_from=resume_from,
-            progress=progress,
-            on_step=on_step,
-        )
-
-
-def _train_steps(
-    model: Any,
-    rows: Sequence[dict[str, list[int]]],
-    pad_id: int,
-    settings: LoopSettings,
-    checkpoint_dir: Path,
-    log_path: Path,
-    *,
-    resume_from: Path | None = None,
-    progress: bool = True,
-    on_step: Callable[[int, float], None] | None = None,
-) -> tuple[int, list[float]]:
     from tqdm.auto import tqdm
 
     learning_rate_factor(settings.scheduler, 0.5, 0.0)  # an unknown schedule fails before any work
-    torch.manual_seed(settings.seed)
-    model.train()
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    step, elapsed_before = load_checkpoint(resume_from, model, optimizer) if resume_from is not None else (0, 0.0)
-    micro = settings.gradient_accumulation
-    lengths = [len(r["input_ids"]) for r in rows]
-    stream = batch_stream(lengths, settings.batch_size, settings.seed, skip=step * micro)
-    losses: list[float] = []
-    window: list[tuple[float, int]] = []
-    started = time.monotonic() - elapsed_before
-    bar = tqdm(total=settings.steps, initial=step, disable=not progress, desc="rankrag train", unit="step")
-    progress_done = run_progress(step, settings.steps, elapsed_before, settings.time_budget_s)
-    while progress_done < 1.0:
-        factor = learning_rate_factor(settings.scheduler, progress_done, settings.warmup)
-        for group in optimizer.param_groups:
-            group["lr"] = settings.learning_rate * factor
-        micro_batches = [
-            collate([rows[i] for i in piece], pad_id)
-            for _ in range(micro)
-            for piece in split_by_tokens(next(stream), lengths, settings.max_batch_tokens)
-        ]
-        tokens = sum(int(b["targets"].numel()) for b in micro_batches)
-        total = 0.0
-        for batch in micro_batches:
-            loss_sum, _ = assistant_token_loss(model, batch, settings.autocast_bf16, settings.ranking_loss)
-            (loss_sum / max(tokens, 1)).backward()
-            total += float(loss_sum.detach())
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, 1.0))
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        elapsed = time.monotonic() - started
-        if (
-            settings.time_budget_s is not None
-            and elapsed_before == 0
-            and step == 1
-            and elapsed > settings.time_budget_s
-        ):
-            raise ValueError(
-                f"the time budget ({settings.time_budget_s / 60:.2f} min) is shorter than one training step "
-                f"({elapsed:.0f} s); give a larger --time-budget-minutes"
-            )
-        progress_done = run_progress(step, settings.steps, elapsed, settings.time_budget_s)
-        finished = progress_done >= 1.0
-        window.append((total, tokens))
-        bar.update(1)
-        if step % settings.logging_steps == 0 or finished:
-            loss = sum(t for t, _ in window) / max(sum(n for _, n in window), 1)
-            losses.append(loss)
-            record = {
-                "step": step,
-                "loss": round(loss, 5),
-                "learning_rate": settings.learning_rate * factor,
-                "grad_norm": round(grad_norm, 4),
-                "elapsed_s": round(elapsed, 1),
-                "progress": round(progress_done, 4),
-            }
-            with log_path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-            bar.set_postfix(loss=f"{loss:.4f}")
-            window.clear()
-        if step % settings.save_steps == 0 or finished:
-            save_checkpoint(checkpoint_dir, step, elapsed, model, optimizer, settings.keep_checkpoints)
-        if on_step is not None:
-            on_step(step, total / max(tokens, 1))
-    bar.close()
-    return step, losses
+    with frozen_linears_in_bfloat16(model, settings.autocast_bf16 and settings.bf16_frozen_weights):
+        torch.manual_seed(settings.seed)
+        model.train()
+        parameters = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+        step, elapsed_before = load_checkpoint(resume_from, model, optimizer) if resume_from is not None else (0, 0.0)
+        micro = settings.gradient_accumulation
+        lengths = [len(r["input_ids"]) for r in rows]
+        stream = batch_stream(lengths, settings.batch_size, settings.seed, skip=step * micro)
+        losses: list[float] = []
+        window: list[tuple[float, int]] = []
+        started = time.monotonic() - elapsed_before
+        bar = tqdm(total=settings.steps, initial=step, disable=not progress, desc="rankrag train", unit="step")
+        progress_done = run_progress(step, settings.steps, elapsed_before, settings.time_budget_s)
+        while progress_done < 1.0:
+            factor = learning_rate_factor(settings.scheduler, progress_done, settings.warmup)
+            for group in optimizer.param_groups:
+                group["lr"] = settings.learning_rate * factor
+            micro_batches = [
+                collate([rows[i] for i in piece], pad_id)
+                for _ in range(micro)
+                for piece in split_by_tokens(next(stream), lengths, settings.max_batch_tokens)
+            ]
+            tokens = sum(int(b["targets"].numel()) for b in micro_batches)
+            total = 0.0
+            for batch in micro_batches:
+                loss_sum, _ = assistant_token_loss(model, batch, settings.autocast_bf16, settings.ranking_loss)
+                (loss_sum / max(tokens, 1)).backward()
+                total += float(loss_sum.detach())
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, 1.0))
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            elapsed = time.monotonic() - started
+            if (
+                settings.time_budget_s is not None
+                and elapsed_before == 0
+                and step == 1
+                and elapsed > settings.time_budget_s
+            ):
+                raise ValueError(
+                    f"the time budget ({settings.time_budget_s / 60:.2f} min) is shorter than one training step "
+                    f"({elapsed:.0f} s); give a larger --time-budget-minutes"
+                )
+            progress_done = run_progress(step, settings.steps, elapsed, settings.time_budget_s)
+            finished = progress_done >= 1.0
+            window.append((total, tokens))
+            bar.update(1)
+            if step % settings.logging_steps == 0 or finished:
+                loss = sum(t for t, _ in window) / max(sum(n for _, n in window), 1)
+                losses.append(loss)
+                record = {
+                    "step": step,
+                    "loss": round(loss, 5),
+                    "learning_rate": settings.learning_rate * factor,
+                    "grad_norm": round(grad_norm, 4),
+                    "elapsed_s": round(elapsed, 1),
+                    "progress": round(progress_done, 4),
+                }
+                with log_path.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(record) + "\n")
+                bar.set_postfix(loss=f"{loss:.4f}")
+                window.clear()
+            if step % settings.save_steps == 0 or finished:
+                save_checkpoint(checkpoint_dir, step, elapsed, model, optimizer, settings.keep_checkpoints)
+            if on_step is not None:
+                on_step(step, total / max(tokens, 1))
+        bar.close()
+        return step, losses
