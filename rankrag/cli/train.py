@@ -124,8 +124,9 @@ def train_command(
     ranking_loss: str = typer.Option(
         "lm",
         "--ranking-loss",
-        help="lean engine: loss of a ranking answer. lm (the paper's SFT, over the vocabulary) or binary "
-        "(softmax over the True/False tokens only, the score read at inference)",
+        help="lean engine: loss of a ranking answer. lm (the paper's SFT, over the vocabulary), binary "
+        "(softmax over the True/False tokens only, the score read at inference) or listwise (lm plus, per query, "
+        "a softmax of each positive's logit(True) - logit(False) against its negatives')",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:

@@ -25,6 +25,9 @@ import torch
 
 CHECKPOINT_PREFIX = "step-"
 
+TrainingRow = dict[str, Any]
+"""``input_ids`` and ``completion_mask`` (lists of ints); a ranking row adds ``answer_pair`` and ``query`` (an int)."""
+
 
 @dataclass(frozen=True)
 class LoopSettings:
@@ -69,58 +72,108 @@ def run_progress(step: int, steps: int, elapsed: float, time_budget_s: float | N
     return max(by_steps, elapsed / time_budget_s) if time_budget_s else by_steps
 
 
-def length_grouped_order(lengths: Sequence[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """Batches of similar length, in a seeded random order (shuffle, sort within mega-batches, shuffle batches)."""
+def query_units(rows: Sequence[TrainingRow]) -> list[list[int]]:
+    """Row indices grouped by their ``query`` (one ranking query's rows stay together); other rows alone."""
+    units: list[list[int]] = []
+    by_query: dict[int, list[int]] = {}
+    for index, row in enumerate(rows):
+        query = row.get("query")
+        if query is None:
+            units.append([index])
+        elif query in by_query:
+            by_query[query].append(index)
+        else:
+            by_query[query] = [index]
+            units.append(by_query[query])
+    return units
+
+
+def length_grouped_order(
+    lengths: Sequence[int],
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    units: Sequence[Sequence[int]] | None = None,
+) -> list[list[int]]:
+    """Batches of similar length, in a seeded random order (shuffle, sort within mega-batches, shuffle batches).
+
+    With ``units`` (lists of row indices), a unit's rows always share a batch, which then holds at least
+    ``batch_size`` rows; without, every row is its own unit and a batch holds ``batch_size`` rows.
+    """
     rng = random.Random(f"{seed}:epoch{epoch}")
-    order = list(range(len(lengths)))
+    order = [list(u) for u in units] if units is not None else [[i] for i in range(len(lengths))]
     rng.shuffle(order)
     mega = batch_size * 16
-    batches = []
+    batches: list[list[int]] = []
     for start in range(0, len(order), mega):
-        chunk = sorted(order[start : start + mega], key=lambda i: -lengths[i])
-        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+        chunk = sorted(order[start : start + mega], key=lambda unit: -max(lengths[i] for i in unit))
+        batch: list[int] = []
+        for unit in chunk:
+            batch += unit
+            if len(batch) >= batch_size:
+                batches.append(batch)
+                batch = []
+        if batch:
+            batches.append(batch)
     rng.shuffle(batches)
     return batches
 
 
-def batch_stream(lengths: Sequence[int], batch_size: int, seed: int, skip: int = 0) -> Iterator[list[int]]:
+def batch_stream(
+    lengths: Sequence[int],
+    batch_size: int,
+    seed: int,
+    skip: int = 0,
+    units: Sequence[Sequence[int]] | None = None,
+) -> Iterator[list[int]]:
     """Endless batches over the data, epoch after epoch; ``skip`` batches are dropped (for resume)."""
     epoch, served = 0, 0
     while True:
-        for batch in length_grouped_order(lengths, batch_size, seed, epoch):
+        for batch in length_grouped_order(lengths, batch_size, seed, epoch, units):
             if served >= skip:
                 yield batch
             served += 1
         epoch += 1
 
 
-def split_by_tokens(batch: Sequence[int], lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
+def split_by_tokens(
+    batch: Sequence[int], lengths: Sequence[int], max_tokens: int, unit_of: Sequence[int] | None = None
+) -> list[list[int]]:
     """Cut a batch into pieces whose padded size (rows x longest row) stays within ``max_tokens``.
 
     Activation memory grows with padded tokens (and attention with their square): a batch of eight
     600-token QA rows needs over 10 GB for the backward pass, the same rows in pieces a fraction of that.
+    Rows with the same ``unit_of`` value (one query's ranking rows, for the listwise loss) stay in one piece.
     """
+    members: dict[int, list[int]] = {}
+    for index in batch:
+        members.setdefault(unit_of[index] if unit_of is not None else -1 - index, []).append(index)
+    units = sorted(
+        (sorted(unit, key=lambda i: -lengths[i]) for unit in members.values()), key=lambda unit: -lengths[unit[0]]
+    )
     pieces: list[list[int]] = []
-    for index in sorted(batch, key=lambda i: -lengths[i]):
-        if pieces and (len(pieces[-1]) + 1) * lengths[pieces[-1][0]] <= max_tokens:
-            pieces[-1].append(index)
+    for unit in units:
+        if pieces and (len(pieces[-1]) + len(unit)) * lengths[pieces[-1][0]] <= max_tokens:
+            pieces[-1].extend(unit)
         else:
-            pieces.append([index])
+            pieces.append(list(unit))
     return pieces
 
 
-def collate(rows: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+def collate(rows: Sequence[TrainingRow], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-padded ids, attention mask, and (row, position, target) of every assistant token.
 
     A row with an ``answer_pair`` (True id, False id: a context-ranking example) marks its first assistant
-    token as a True/False answer (``binary``), with the pair in ``pairs``, for ``ranking_loss="binary"``.
+    token as a True/False answer (``binary``), with the pair in ``pairs``, for ``ranking_loss="binary"``, and
+    the row's ``query`` (-1 when it has none) in ``queries``, for ``ranking_loss="listwise"``.
     """
     width = max(len(r["input_ids"]) for r in rows)
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(rows), width), dtype=torch.long)
-    where_row, where_pos, targets, binary, pairs = [], [], [], [], []
+    where_row, where_pos, targets, binary, pairs, queries = [], [], [], [], [], []
     for row, record in enumerate(rows):
         ids, mask, pair = record["input_ids"], record["completion_mask"], record.get("answer_pair") or []
+        query = record.get("query")
         input_ids[row, : len(ids)] = torch.tensor(ids)
         attention[row, : len(ids)] = 1
         first = True
@@ -131,6 +184,7 @@ def collate(rows: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, torc
                 targets.append(ids[position])
                 binary.append(first and len(pair) == 2)
                 pairs.append(list(pair) if first and len(pair) == 2 else [0, 0])
+                queries.append(int(query) if first and len(pair) == 2 and query is not None else -1)
                 first = False
     return {
         "input_ids": input_ids,
@@ -140,10 +194,11 @@ def collate(rows: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, torc
         "targets": torch.tensor(targets, dtype=torch.long),
         "binary": torch.tensor(binary, dtype=torch.bool),
         "pairs": torch.tensor(pairs, dtype=torch.long).reshape(-1, 2),
+        "queries": torch.tensor(queries, dtype=torch.long),
     }
 
 
-RANKING_LOSSES = ("lm", "binary")
+RANKING_LOSSES = ("lm", "binary", "listwise")
 
 
 def assistant_token_loss(
@@ -154,6 +209,9 @@ def assistant_token_loss(
     ``ranking_loss="lm"`` is the paper's SFT: every token against the whole vocabulary. ``"binary"`` scores a
     ranking answer against its two answer tokens only (softmax over logit(True), logit(False)), which is
     exactly the P(True) the scorer reads at inference (``normalization="binary"``); other tokens keep the LM loss.
+    ``"listwise"`` keeps the LM loss on every token and adds, for each query in the batch with positive and
+    negative rows, a softmax over the margins logit(True) - logit(False) of its rows: each positive against
+    all of the query's negatives (:func:`listwise_margin_loss`).
     With ``autocast_bf16`` the decoder's matmuls run in bfloat16 (about 2x faster on CPUs with avx512_bf16);
     the head, the loss and the trainable weights stay float32.
     """
@@ -175,14 +233,34 @@ def assistant_token_loss(
         return torch.tanh(logits / cap) * cap if cap else logits
 
     loss = torch.nn.functional.cross_entropy(capped(head(picked[~binary]).float()), targets[~binary], reduction="sum")
-    if bool(binary.any()):
-        pairs = batch["pairs"].to(device)[binary]
-        two = torch.einsum("nd,nkd->nk", picked[binary], head.weight[pairs].float())
+    answers = batch["binary"].to(device) if ranking_loss == "listwise" else binary
+    if bool(answers.any()):
+        pairs = batch["pairs"].to(device)[answers]
+        two = torch.einsum("nd,nkd->nk", picked[answers], head.weight[pairs].float())
         if getattr(head, "bias", None) is not None:
             two = two + head.bias[pairs].float()
-        is_false = (targets[binary] == pairs[:, 1]).long()
-        loss = loss + torch.nn.functional.cross_entropy(capped(two), is_false, reduction="sum")
+        is_false = (targets[answers] == pairs[:, 1]).long()
+        if ranking_loss == "binary":
+            loss = loss + torch.nn.functional.cross_entropy(capped(two), is_false, reduction="sum")
+        else:
+            margins = capped(two)[:, 0] - capped(two)[:, 1]
+            loss = loss + listwise_margin_loss(margins, batch["queries"].to(device)[answers], is_false == 0)
     return loss, int(targets.numel())
+
+
+def listwise_margin_loss(margins: torch.Tensor, queries: torch.Tensor, relevant: torch.Tensor) -> torch.Tensor:
+    """Summed over positives: -log softmax of the positive's margin among it and its query's negatives.
+
+    That is softplus(logsumexp(negative margins) - positive margin); queries without a positive or without
+    a negative (and rows whose query is -1) add nothing.
+    """
+    total = margins.new_zeros(())
+    for query in torch.unique(queries[queries >= 0]).tolist():
+        mine = queries == query
+        positives, negatives = margins[mine & relevant], margins[mine & ~relevant]
+        if positives.numel() and negatives.numel():
+            total = total + torch.nn.functional.softplus(torch.logsumexp(negatives, 0) - positives).sum()
+    return total
 
 
 def checkpoints_in(directory: Path) -> list[Path]:
@@ -272,7 +350,7 @@ def frozen_linears_in_bfloat16(model: torch.nn.Module, enabled: bool = True) -> 
 
 def run_loop(
     model: Any,
-    rows: Sequence[dict[str, list[int]]],
+    rows: Sequence[TrainingRow],
     pad_id: int,
     settings: LoopSettings,
     checkpoint_dir: Path,
@@ -300,7 +378,14 @@ def run_loop(
         step, elapsed_before = load_checkpoint(resume_from, model, optimizer) if resume_from is not None else (0, 0.0)
         micro = settings.gradient_accumulation
         lengths = [len(r["input_ids"]) for r in rows]
-        stream = batch_stream(lengths, settings.batch_size, settings.seed, skip=step * micro)
+        units = query_units(rows) if settings.ranking_loss == "listwise" else None
+        unit_of: list[int] | None = None
+        if units is not None:
+            unit_of = [0] * len(rows)
+            for number, unit in enumerate(units):
+                for index in unit:
+                    unit_of[index] = number
+        stream = batch_stream(lengths, settings.batch_size, settings.seed, skip=step * micro, units=units)
         losses: list[float] = []
         window: list[tuple[float, int]] = []
         started = time.monotonic() - elapsed_before
@@ -313,7 +398,7 @@ def run_loop(
             micro_batches = [
                 collate([rows[i] for i in piece], pad_id)
                 for _ in range(micro)
-                for piece in split_by_tokens(next(stream), lengths, settings.max_batch_tokens)
+                for piece in split_by_tokens(next(stream), lengths, settings.max_batch_tokens, unit_of)
             ]
             tokens = sum(int(b["targets"].numel()) for b in micro_batches)
             total = 0.0

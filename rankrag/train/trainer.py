@@ -30,7 +30,7 @@ from rankrag.model.prompts import PromptTemplates, answer_lead, render_multi_ran
 from rankrag.model.rankrag_model import RankRAGModel
 from rankrag.model.scoring import RankingEncoder, ScoringOptions, answer_token_ids
 from rankrag.train.blend import BlendExample
-from rankrag.train.lean_loop import RANKING_LOSSES
+from rankrag.train.lean_loop import RANKING_LOSSES, TrainingRow
 
 logger = logging.getLogger(__name__)
 
@@ -220,9 +220,11 @@ class ExampleEncoder:
 
 def encode_blend(
     encoder: ExampleEncoder, examples: Sequence[BlendExample], max_length: int
-) -> tuple[list[dict[str, list[int]]], dict[str, int]]:
+) -> tuple[list[TrainingRow], dict[str, int]]:
     """Rows with ``input_ids`` and ``completion_mask`` for SFTTrainer, and counts of what was dropped."""
-    rows, dropped = [], {"answer_not_in_context": 0, "too_long": 0}
+    rows: list[TrainingRow] = []
+    dropped = {"answer_not_in_context": 0, "too_long": 0}
+    queries: dict[tuple[str, str, str], int] = {}
     for example in examples:
         encoded = encoder.encode(example)
         if encoded is None:
@@ -232,9 +234,13 @@ def encode_blend(
         if len(ids) > max_length:
             dropped["too_long"] += 1
             continue
-        row = {"input_ids": ids, "completion_mask": [0] * len(encoded.prompt_ids) + [1] * len(encoded.completion_ids)}
+        row: TrainingRow = {
+            "input_ids": ids,
+            "completion_mask": [0] * len(encoded.prompt_ids) + [1] * len(encoded.completion_ids),
+        }
         if example.task == "context_ranking":
-            row["answer_pair"] = list(encoder.answer_pair)  # for the lean loop's ranking_loss="binary"
+            row["answer_pair"] = list(encoder.answer_pair)  # for the lean loop's binary and listwise losses
+            row["query"] = queries.setdefault((example.source, example.group, example.question), len(queries))
         rows.append(row)
     return rows, dropped
 
@@ -372,7 +378,7 @@ def _train_with_trl(
     config: TrainConfig,
     model: Any,
     tokenizer: Any,
-    rows: list[dict[str, list[int]]],
+    rows: list[TrainingRow],
     output: Path,
     resume_from: Path | None,
     progress: bool,

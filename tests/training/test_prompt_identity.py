@@ -106,3 +106,18 @@ def test_ranking_rows_carry_the_scorers_answer_pair(base_model, encoder: Example
     rows, _ = encode_blend(encoder, [ranking, qa], 4096)
     assert rows[0]["answer_pair"] == list(answer_token_ids(base_model.tokenizer, base_model.templates))
     assert "answer_pair" not in rows[1]
+
+
+def test_ranking_rows_of_one_query_share_a_query_id(encoder: ExampleEncoder) -> None:
+    examples = [
+        BlendExample("context_ranking", "s", "g1", "q", ("p1",), "True"),
+        BlendExample("context_ranking", "s", "g2", "other q", ("p2",), "True"),
+        BlendExample("context_ranking", "s", "g1", "q", ("p3",), "False"),
+        BlendExample("context_ranking", "t", "g1", "q", ("p4",), "False"),  # another source: another query
+        BlendExample("context_qa", "s", "g1", "Is it?", ("p",), "yes"),
+    ]
+    rows, _ = encode_blend(encoder, examples, 4096)
+    queries = [row.get("query") for row in rows]
+    assert queries[0] == queries[2]
+    assert len({queries[0], queries[1], queries[3]}) == 3
+    assert queries[4] is None

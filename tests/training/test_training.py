@@ -103,6 +103,25 @@ def test_batches_cover_every_example_once_per_epoch() -> None:
     assert batches == length_grouped_order(lengths, 2, seed=1, epoch=0)
 
 
+def test_a_query_s_rows_share_a_batch_and_a_piece() -> None:
+    lengths = [50, 300, 60, 45, 70, 55, 65, 40, 80]
+    units = [[0, 3, 7], [1], [2, 5], [4], [6, 8]]
+    for epoch in range(3):
+        batches = length_grouped_order(lengths, 2, seed=1, epoch=epoch, units=units)
+        assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+        for unit in units:
+            assert any(set(unit) <= set(batch) for batch in batches)
+        assert all(len(batch) >= 2 for batch in batches[:-1]) or len(batches) == len(units)
+    unit_of = [0, 1, 2, 0, 3, 2, 4, 0, 4]
+    pieces = split_by_tokens([0, 3, 7, 2, 5, 4], lengths, 130, unit_of)
+    assert sorted(i for p in pieces for i in p) == [0, 2, 3, 4, 5, 7]
+    for unit in ([0, 3, 7], [2, 5]):
+        assert sum(set(unit) <= set(piece) for piece in pieces) == 1
+    singletons = [[i] for i in range(len(lengths))]
+    assert length_grouped_order(lengths, 2, 1, 0, units=singletons) == length_grouped_order(lengths, 2, 1, 0)
+    assert split_by_tokens(range(9), lengths, 130, list(range(9))) == split_by_tokens(range(9), lengths, 130)
+
+
 def test_long_batches_are_split_within_the_token_budget() -> None:
     lengths = [600, 610, 100, 90, 95, 620]
     pieces = split_by_tokens(range(6), lengths, 1300)

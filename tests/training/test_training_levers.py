@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from training_helpers import RANKING_EXAMPLES, fast_config
 
 from rankrag.train.blend import write_blend
-from rankrag.train.lean_loop import CheckpointError, assistant_token_loss, collate
+from rankrag.train.lean_loop import CheckpointError, assistant_token_loss, collate, listwise_margin_loss
 from rankrag.train.trainer import latest_checkpoint, read_loss_log, train
 
 
@@ -194,11 +194,75 @@ def test_binary_ranking_loss_trains_and_is_recorded(tiny_model_dir: Path, tmp_pa
     assert all(math.isfinite(record["loss"]) for record in read_loss_log(output / "loss_log.jsonl"))
 
 
+def test_listwise_loss_is_the_lm_loss_plus_a_softmax_over_each_query_s_margins(tiny_model_dir: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    true_id, false_id, end_id = 11, 12, 2
+
+    def ranking(prompt: list[int], answer: int, query: int) -> dict[str, object]:
+        ids = [*prompt, answer, end_id]
+        mask = [0] * len(prompt) + [1, 1]
+        return {"input_ids": ids, "completion_mask": mask, "answer_pair": [true_id, false_id], "query": query}
+
+    rows = [
+        ranking([5, 6, 7], true_id, 0),
+        ranking([5, 8], false_id, 0),
+        ranking([5, 9, 9, 7], false_id, 0),
+        ranking([5, 10, 6], true_id, 1),  # a query with no negative: no listwise term
+        {"input_ids": [5, 8, 9, 10], "completion_mask": [0, 0, 1, 1]},
+    ]
+    batch = collate(rows, pad_id=0)
+    assert batch["queries"].tolist() == [0, -1, 0, -1, 0, -1, 1, -1, -1, -1]
+    lm, count = assistant_token_loss(model, batch)
+    listwise, same_count = assistant_token_loss(model, batch, ranking_loss="listwise")
+    assert count == same_count == 10
+
+    with torch.no_grad():
+        margins = []
+        for row in rows[:3]:
+            ids = row["input_ids"]
+            logits = model(torch.tensor([ids])).logits[0, len(ids) - 3]
+            margins.append(float(logits[true_id] - logits[false_id]))
+    expected = math.log(sum(math.exp(m) for m in margins)) - margins[0]  # -log softmax of the positive
+    assert float(listwise - lm) == pytest.approx(expected, abs=1e-4)
+    assert float(listwise - lm) > 0
+
+
+def test_listwise_margin_loss_counts_each_positive_against_its_own_query_s_negatives() -> None:
+    margins = torch.tensor([2.0, 0.0, 1.0, -1.0, 3.0])
+    queries = torch.tensor([0, 0, 0, 1, -1])
+    relevant = torch.tensor([True, False, True, True, False])
+    each = [math.log(math.exp(m) + 1.0) - m for m in (2.0, 1.0)]  # each positive of query 0 against margin 0
+    assert float(listwise_margin_loss(margins, queries, relevant)) == pytest.approx(sum(each), abs=1e-6)
+    assert float(listwise_margin_loss(margins, queries, torch.ones(5, dtype=torch.bool))) == 0.0
+
+
+def test_listwise_loss_raises_the_positive_s_margin_over_the_negatives(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from rankrag import RankRAGModel
+
+    output = tmp_path / "listwise"
+    config = fast_config(
+        tiny_model_dir, output, ranking_loss="listwise", steps=12, learning_rate=5e-3, lora_layers=None
+    )
+    train(config, RANKING_EXAMPLES, progress=False)
+    assert json.loads((output / "training_args.json").read_text())["ranking_loss"] == "listwise"
+    assert all(math.isfinite(record["loss"]) for record in read_loss_log(output / "loss_log.jsonl"))
+
+    def p_true(adapter: Path | None) -> list[float]:
+        model = RankRAGModel.load(str(tiny_model_dir), adapter=str(adapter) if adapter else None, device="cpu")
+        return model.score("what is the capital of france", ["Paris is the capital of France.", "Bananas are yellow."])
+
+    before, after = p_true(None), p_true(output)
+    assert after[0] - after[1] > before[0] - before[1]
+
+
 def test_unknown_or_unsupported_ranking_loss_is_refused(tiny_model_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="ranking_loss must be one of"):
-        fast_config(tiny_model_dir, tmp_path / "x", ranking_loss="listwise")
-    with pytest.raises(ValueError, match="needs the lean engine"):
-        fast_config(tiny_model_dir, tmp_path / "y", ranking_loss="binary", engine="trl")
+        fast_config(tiny_model_dir, tmp_path / "x", ranking_loss="pairwise")
+    for loss in ("binary", "listwise"):
+        with pytest.raises(ValueError, match="needs the lean engine"):
+            fast_config(tiny_model_dir, tmp_path / "y", ranking_loss=loss, engine="trl")
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
