@@ -40,7 +40,7 @@ def main() -> None:
     )
     parser.add_argument("--warmup-steps", type=int, default=1, help="untimed steps first (allocator, kernels)")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--top-layers", default="10", help="LoRA depth(s) of the *_top configurations, e.g. 16,10")
+    parser.add_argument("--top-layers", default="6", help="LoRA depth(s) of the *_top configurations, e.g. 16,10")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument(
         "--configs", default="float32_all_layers,bf16_all_layers,float32_top,bf16_top_autocast_only,bf16_top"

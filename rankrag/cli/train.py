@@ -10,7 +10,7 @@ import typer
 from rankrag.cli.common import command_errors
 
 DATA_DIR_HELP = "shared-data directory (default: $RANKRAG_DATA_DIR)"
-DEFAULT_LORA_LAYERS = 10  # rankrag.train.trainer.DEFAULT_LORA_LAYERS
+DEFAULT_LORA_LAYERS = 6  # rankrag.train.trainer.DEFAULT_LORA_LAYERS
 DEFAULT_BLEND_SIZE = 24000  # rankrag.train.blend.DEFAULT_BLEND_SIZE (not imported: `--help` stays light)
 
 
