@@ -166,6 +166,13 @@ def store_calibration(model: RankRAGModel, record: dict[str, Any], path: str | o
     """Save ``record`` where ``RankRAGModel.load`` finds it (or at ``path``) and make the model use it."""
     from rankrag.model.calibration_store import save_calibration
 
+    previous = model.calibration or {}
+    if "generator" in previous and "generator" not in record:  # a recalibration keeps the generation choice
+        record = {
+            **record,
+            "generator": previous["generator"],
+            "generator_evidence": previous.get("generator_evidence"),
+        }
     written = save_calibration(model.spec, model.name, record, Path(path) if path is not None else None)
     model.reload_calibration()
     return written

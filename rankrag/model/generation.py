@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import numbers
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -121,11 +122,14 @@ def generate(
     tokenizer: PreTrainedTokenizerBase,
     prompt_ids: Sequence[int],
     options: GenerationOptions,
+    weights: Callable[[], AbstractContextManager[None]] = nullcontext,
 ) -> Generation:
+    """Generate from ``prompt_ids``; forward passes run inside ``weights()`` (see :mod:`adapter_bypass`)."""
     check_prompt(model, prompt_ids, options)
     _seed(options)
     input_ids = _input_tensor(model, prompt_ids)
-    output = cast(GenerationMixin, model).generate(**_generate_kwargs(tokenizer, input_ids, options))
+    with weights():
+        output = cast(GenerationMixin, model).generate(**_generate_kwargs(tokenizer, input_ids, options))
     new_tokens = output[0, input_ids.shape[1] :]
     text = cast(str, tokenizer.decode(new_tokens, skip_special_tokens=True))
     text, stopped = cut_at_stop(text, options.stop)
@@ -197,8 +201,9 @@ def stream(
     tokenizer: PreTrainedTokenizerBase,
     prompt_ids: Sequence[int],
     options: GenerationOptions,
+    weights: Callable[[], AbstractContextManager[None]] = nullcontext,
 ) -> Iterator[str]:
-    """Yield text chunks as they are generated; generation runs in a worker thread."""
+    """Yield text chunks as they are generated; generation runs in a worker thread, inside ``weights()``."""
     check_prompt(model, prompt_ids, options)
     _seed(options)
     input_ids = _input_tensor(model, prompt_ids)
@@ -210,7 +215,7 @@ def stream(
 
     def run() -> None:
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), weights():
                 cast(GenerationMixin, model).generate(**kwargs, streamer=streamer)
         except BaseException as error:  # surfaced to the consumer below
             errors.append(error)

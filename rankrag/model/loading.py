@@ -19,6 +19,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from rankrag.errors import MissingDependencyError, ModelNotFoundError, UnsupportedConfigurationError
+from rankrag.model import adapter_bypass
 from rankrag.model.embedded import EMBEDDED_LLM_NAME, embedded_llm_path
 
 logger = logging.getLogger(__name__)
@@ -342,6 +343,8 @@ def _apply_adapter(model: PreTrainedModel, spec: ModelSpec) -> PreTrainedModel:
             peft_model = PeftModel.from_pretrained(model, spec.adapter)
     except (OSError, ValueError) as error:
         raise ModelNotFoundError(f"could not load adapter {spec.adapter!r}: {str(error).splitlines()[0]}") from error
-    if spec.quantization is None:
-        return peft_model.merge_and_unload()  # merged weights score as fast as the base model
-    return peft_model  # type: ignore[return-value]
+    deltas = adapter_bypass.collect_deltas(peft_model)
+    # Merged weights score as fast as the base model; a quantized base keeps the adapter unmerged.
+    model = peft_model.merge_and_unload() if spec.quantization is None else peft_model  # type: ignore[assignment]
+    adapter_bypass.install(model, deltas)  # so generation can run on the base weights (RankRAGModel.generator)
+    return model

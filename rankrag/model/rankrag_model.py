@@ -6,12 +6,22 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
-from typing import cast
+from typing import Literal, cast
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from rankrag.model import batching, calibration_store, fusion, generation, loading, prefix_cache, scoring
+from rankrag.model import (
+    adapter_bypass,
+    batching,
+    calibration_store,
+    fusion,
+    generation,
+    loading,
+    prefix_cache,
+    scoring,
+)
 from rankrag.model.async_iteration import iterate_in_thread
 from rankrag.model.generation import Generation, GenerationOptions
 from rankrag.model.prompts import PromptTemplates, render_generation_prompt, render_messages, resolve_style
@@ -21,6 +31,8 @@ from rankrag.model.scoring import Normalization, RankingEncoder, ScoringOptions
 from rankrag.model.validation import check_alpha, check_passages, check_positive, check_query
 
 ModelSource = str | os.PathLike[str] | tuple[PreTrainedModel, PreTrainedTokenizerBase] | None
+Generator = Literal["auto", "adapter", "base"]
+GENERATORS: tuple[Generator, ...] = ("auto", "adapter", "base")
 
 logger = logging.getLogger(__name__)
 _REGISTRY: SharedRegistry[RankRAGModel] = SharedRegistry()
@@ -30,6 +42,9 @@ _WARNED_UNCALIBRATED: set[str] = set()
 # within 0.005 of BM25 (score or rank fusion), while the tuned adapter still gains +0.03 at 0.25.
 # See docs/evaluation.md; a calibrated model uses its own weight.
 UNCALIBRATED_ALPHA = 0.25
+# What score() reports for an empty or whitespace-only passage, without running the model; rerank() leaves
+# such passages out of its result, so they never take a top-k slot or reach the generator.
+BLANK_PASSAGE_SCORE = 0.0
 
 
 class RankRAGModel:
@@ -48,8 +63,12 @@ class RankRAGModel:
         spec: loading.ModelSpec | None = None,
         templates: PromptTemplates | None = None,
         scoring_options: ScoringOptions | None = None,
+        generator: Generator = "auto",
     ) -> None:
+        if generator not in GENERATORS:
+            raise ValueError(f"unknown generator {generator!r}; choose one of {GENERATORS}")
         self.model = model
+        self.generator: Generator = generator
         self.tokenizer = tokenizer
         self.name = name
         self.spec = spec
@@ -69,6 +88,7 @@ class RankRAGModel:
         adapter: str | os.PathLike[str] | None = "default",
         trust_remote_code: bool = False,
         allow_pickle: bool = False,
+        generator: Generator = "auto",
     ) -> RankRAGModel:
         """Load (or fetch from the process-wide registry) a model.
 
@@ -76,8 +96,27 @@ class RankRAGModel:
         a ``.gguf`` file, or a ``(model, tokenizer)`` pair. ``dtype``: float32, bfloat16, float16 or auto
         (bfloat16 on CUDA, float32 on CPU). ``quantization``: None, "4bit" or "8bit" (bitsandbytes; the
         output layer stays unquantized). ``adapter``: a LoRA adapter directory or id, "default" (the
-        shipped RankRAG adapter for the embedded model, none for other models) or None.
+        shipped RankRAG adapter for the embedded model, none for other models) or None. ``generator``: which
+        weights answer when an adapter is loaded: "adapter", "base" (the same loaded instance with the adapter's
+        contribution removed while generating; ranking keeps the adapter) or "auto" (what the adapter's
+        calibration file records under ``generator``, else "adapter"; the shipped adapter records "base").
         """
+        if generator not in GENERATORS:
+            raise ValueError(f"unknown generator {generator!r}; choose one of {GENERATORS}")
+        loaded = cls._load_shared(source, dtype, quantization, device, adapter, trust_remote_code, allow_pickle)
+        return loaded if generator == "auto" else loaded.with_options(generator=generator)
+
+    @classmethod
+    def _load_shared(
+        cls,
+        source: ModelSource,
+        dtype: str,
+        quantization: str | None,
+        device: str,
+        adapter: str | os.PathLike[str] | None,
+        trust_remote_code: bool,
+        allow_pickle: bool,
+    ) -> RankRAGModel:
         if isinstance(source, tuple):
             model, tokenizer = source
             key = ("object", id(model), id(tokenizer))
@@ -140,9 +179,13 @@ class RankRAGModel:
         return cls(model, tokenizer, name=spec.display_name, spec=spec)
 
     def with_options(
-        self, *, templates: PromptTemplates | None = None, scoring_options: ScoringOptions | None = None
+        self,
+        *,
+        templates: PromptTemplates | None = None,
+        scoring_options: ScoringOptions | None = None,
+        generator: Generator | None = None,
     ) -> RankRAGModel:
-        """A handle on the same loaded weights with other prompts or scoring options."""
+        """A handle on the same loaded weights with other prompts, scoring options or generator."""
         return type(self)(
             self.model,
             self.tokenizer,
@@ -150,6 +193,7 @@ class RankRAGModel:
             spec=self.spec,
             templates=templates or self.templates,
             scoring_options=scoring_options or self.scoring_options,
+            generator=generator or self.generator,
         )
 
     @property
@@ -186,8 +230,8 @@ class RankRAGModel:
     ) -> list[float]:
         """Probability that the model answers "True" to the ranking prompt, for each passage."""
         items, unique, options = self._score_inputs(query, passages, batch_size, normalization)
-        if not items:
-            return []
+        if not unique:  # nothing to score, or blank passages only
+            return [BLANK_PASSAGE_SCORE] * len(items)
         return _spread(items, unique, batching.score_requests([self._score_request(query, unique, options)])[0])
 
     def _score_inputs(
@@ -227,7 +271,8 @@ class RankRAGModel:
         first_stage_scores: Sequence[float] | None = None,
         alpha: float | None = None,
     ) -> list[ScoredPassage]:
-        """Passages sorted by score (ties keep retrieval order), cut to ``top_k`` if given.
+        """Passages sorted by score (ties keep retrieval order), cut to ``top_k`` if given. Blank passages
+        (empty or whitespace-only) are left out, so they never take a top-k slot.
 
         ``alpha`` < 1 fuses the LLM score with the first-stage signal (``first_stage_scores``, higher is
         better, or the input order when None); see :mod:`rankrag.model.fusion`. ``alpha=None`` uses the model's
@@ -258,6 +303,7 @@ class RankRAGModel:
             (
                 ScoredPassage(text=p, score=s, index=i, metadata={"llm_score": llm})
                 for i, (p, s, llm) in enumerate(zip(passages, final, llm_scores))
+                if not is_blank(p)
             ),
             key=lambda item: (-item.score, item.index),
         )
@@ -278,8 +324,8 @@ class RankRAGModel:
         normalization: Normalization | None = None,
     ) -> list[float]:
         items, unique, options = self._score_inputs(query, passages, batch_size, normalization)
-        if not items:
-            return []
+        if not unique:  # nothing to score, or blank passages only
+            return [BLANK_PASSAGE_SCORE] * len(items)
         if not options.coalesce:
             return await asyncio.to_thread(self.score, query, items, batch_size=batch_size, normalization=normalization)
         request = await asyncio.to_thread(self._score_request, query, unique, options)
@@ -332,6 +378,21 @@ class RankRAGModel:
         return float(calibration["alpha"])  # type: ignore[arg-type]  # JSON value checked when it was saved
 
     # --------------------------------------------------------------- generation
+    @property
+    def generates_with_adapter(self) -> bool:
+        """Whether answers come from the adapted weights. False when :attr:`generator` (or, for "auto", the
+        adapter's calibration) says "base"; then generation runs on the base weights of this same instance."""
+        if adapter_bypass.bypass_for(self.model) is None:
+            return True  # no adapter loaded in-process: the weights are what they are
+        choice = self.generator
+        if choice == "auto":
+            recorded = (self.calibration or {}).get("generator")
+            choice = "base" if recorded == "base" else "adapter"
+        return choice == "adapter"
+
+    def _generation_weights(self) -> AbstractContextManager[None]:
+        return nullcontext() if self.generates_with_adapter else adapter_bypass.base_weights(self.model)
+
     def _generation_options(self, **kwargs: object) -> GenerationOptions:
         stop = kwargs.pop("stop", None) or ()
         stops = (
@@ -360,10 +421,14 @@ class RankRAGModel:
 
     def generate_ids(self, prompt_ids: Sequence[int], **options: object) -> Generation:
         """Generate from prompt token ids. Options: max_new_tokens, temperature, top_p, stop, seed."""
-        return generation.generate(self.model, self.tokenizer, prompt_ids, self._generation_options(**options))
+        return generation.generate(
+            self.model, self.tokenizer, prompt_ids, self._generation_options(**options), self._generation_weights
+        )
 
     def stream_ids(self, prompt_ids: Sequence[int], **options: object) -> Iterator[str]:
-        return generation.stream(self.model, self.tokenizer, prompt_ids, self._generation_options(**options))
+        return generation.stream(
+            self.model, self.tokenizer, prompt_ids, self._generation_options(**options), self._generation_weights
+        )
 
     async def agenerate_ids(self, prompt_ids: Sequence[int], **options: object) -> Generation:
         """Async :meth:`generate_ids`; generation runs in a worker thread, off the event loop."""
@@ -376,15 +441,16 @@ class RankRAGModel:
             yield chunk
 
     def generate(self, question: str, contexts: Sequence[str], **options: object) -> str:
-        """Answer ``question`` from ``contexts`` with RankRAG's generation prompt (greedy by default)."""
+        """Answer ``question`` from ``contexts`` with RankRAG's generation prompt (greedy by default); blank
+        contexts are left out."""
         check_query(question, "question")
-        prompt = self.answer_prompt_ids(question, check_passages(contexts, "contexts"))
+        prompt = self.answer_prompt_ids(question, _non_blank(check_passages(contexts, "contexts")))
         return self.generate_ids(prompt, **options).text
 
     def stream(self, question: str, contexts: Sequence[str], **options: object) -> Iterator[str]:
         """Like :meth:`generate`, yielding text chunks as they are produced."""
         check_query(question, "question")
-        prompt = self.answer_prompt_ids(question, check_passages(contexts, "contexts"))
+        prompt = self.answer_prompt_ids(question, _non_blank(check_passages(contexts, "contexts")))
         return self.stream_ids(prompt, **options)
 
     async def agenerate(self, question: str, contexts: Sequence[str], **options: object) -> str:
@@ -412,18 +478,28 @@ class RankRAGModel:
         return next(self.model.parameters()).device
 
 
+def is_blank(passage: str) -> bool:
+    """Empty or whitespace-only: such a passage is never scored, ranked into a top-k, or given to the generator."""
+    return not passage.strip()
+
+
+def _non_blank(passages: list[str]) -> list[str]:
+    return [passage for passage in passages if not is_blank(passage)]
+
+
 def _distinct(passages: list[str]) -> list[str]:
-    """Each passage once, in first-seen order: a repeated passage is scored once, so duplicates tie exactly
-    (scored in different batches they could differ in the last float bits and lose their input order)."""
-    return list(dict.fromkeys(passages))
+    """Each non-blank passage once, in first-seen order: a repeated passage is scored once, so duplicates tie
+    exactly (scored in different batches they could differ in the last float bits and lose their input order)."""
+    return [passage for passage in dict.fromkeys(passages) if not is_blank(passage)]
 
 
 def _spread(passages: list[str], distinct: list[str], scores: list[float]) -> list[float]:
-    """The scores of ``distinct`` passages back in the order (and multiplicity) of ``passages``."""
+    """The scores of ``distinct`` passages back in the order (and multiplicity) of ``passages``; a blank
+    passage gets :data:`BLANK_PASSAGE_SCORE`."""
     if len(distinct) == len(passages):
         return scores
     by_text = dict(zip(distinct, scores))
-    return [by_text[passage] for passage in passages]
+    return [by_text.get(passage, BLANK_PASSAGE_SCORE) for passage in passages]
 
 
 def clear_registry() -> None:

@@ -28,12 +28,13 @@ from rankrag.model import loading, prefix_cache, scoring
 from rankrag.model.calibration_store import read_calibration_file
 from rankrag.model.generation import Generation, GenerationOptions, cut_at_stop, stop_filtered
 from rankrag.model.prompts import PromptTemplates
-from rankrag.model.rankrag_model import RankRAGModel, _spread
+from rankrag.model.rankrag_model import BLANK_PASSAGE_SCORE, Generator, RankRAGModel, _spread
 from rankrag.model.scoring import Normalization, RankingEncoder, ScoringOptions
 from rankrag.served import protocol
 from rankrag.served.client import ServerClient
 from rankrag.served.errors import (
     ServedModelNotFoundError,
+    ServerDisconnectedError,
     ServerResponseError,
     TokenizerMismatchError,
 )
@@ -178,9 +179,19 @@ class ServedRankRAGModel(RankRAGModel):
 
     # ------------------------------------------------------------------ basics
     def with_options(
-        self, *, templates: PromptTemplates | None = None, scoring_options: ScoringOptions | None = None
+        self,
+        *,
+        templates: PromptTemplates | None = None,
+        scoring_options: ScoringOptions | None = None,
+        generator: Generator | None = None,
     ) -> ServedRankRAGModel:
-        """A handle on the same server connection with other prompts or scoring options."""
+        """A handle on the same server connection with other prompts or scoring options. A server holds one set
+        of weights, so ``generator="base"`` (answering without the adapter) is refused."""
+        if generator == "base":
+            raise ValueError(
+                "a served model generates with the weights its server holds; serve the base model separately "
+                "(or connect to an unmerged export) to answer without the adapter"
+            )
         return type(self)(
             self.client,
             self.tokenizer,
@@ -284,8 +295,8 @@ class ServedRankRAGModel(RankRAGModel):
     ) -> list[float]:
         """P("True") for each passage, scored on the server; every passage of the query is sent concurrently."""
         items, unique, options = self._score_inputs(query, passages, batch_size, normalization)
-        if not items:
-            return []
+        if not unique:  # nothing to score, or blank passages only
+            return [BLANK_PASSAGE_SCORE] * len(items)
         prompts = self._ranking_prompts(query, unique, options)
         return _spread(items, unique, self.client.run(self._score_prompts(prompts, options.normalization)))
 
@@ -299,8 +310,8 @@ class ServedRankRAGModel(RankRAGModel):
         normalization: Normalization | None = None,
     ) -> list[float]:
         items, unique, options = self._score_inputs(query, passages, batch_size, normalization)
-        if not items:
-            return []
+        if not unique:  # nothing to score, or blank passages only
+            return [BLANK_PASSAGE_SCORE] * len(items)
         prompts = await asyncio.to_thread(self._ranking_prompts, query, unique, options)
         return _spread(items, unique, await self.client.call(self._score_prompts(prompts, options.normalization)))
 
@@ -642,6 +653,9 @@ def connect(
                 top_logprobs=top_logprobs,
             )
         )
+    except ServerDisconnectedError as error:
+        client.close()
+        raise ServerDisconnectedError(f"RankRAGModel.connect could not finish its handshake: {error}") from error
     except BaseException:
         client.close()
         raise

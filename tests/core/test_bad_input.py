@@ -97,3 +97,28 @@ def test_bad_rerank_options(tiny_model: RankRAGModel) -> None:
 def test_bad_generation_options(embedded_model: RankRAGModel, kwargs: dict[str, object], name: str) -> None:
     with pytest.raises(ValueError, match=name):
         embedded_model.generate("capital?", PASSAGES, **kwargs)
+
+
+BLANKS = ["", "   ", "\n\t"]
+
+
+@pytest.mark.parametrize("blank", BLANKS)
+def test_blank_passages_score_zero_without_the_model(embedded_model: RankRAGModel, blank: str) -> None:
+    scores = embedded_model.score("What is the capital of Japan?", [blank, PASSAGES[0], blank])
+    assert scores[0] == scores[2] == 0.0 and 0.0 < scores[1] < 1.0
+    assert embedded_model.score("What is the capital of Japan?", [blank, blank]) == [0.0, 0.0]
+
+
+async def test_blank_passages_score_zero_in_async_calls(embedded_model: RankRAGModel) -> None:
+    assert (await embedded_model.ascore("What is the capital of Japan?", ["", " "])) == [0.0, 0.0]
+
+
+def test_blank_passages_never_take_a_top_k_slot_or_reach_the_generator(embedded_model: RankRAGModel) -> None:
+    passages = ["", PASSAGES[0], "  ", PASSAGES[1]]
+    ranked = embedded_model.rerank("What is the capital of Japan?", passages, top_k=3, alpha=0.0)
+    assert [p.index for p in ranked] == [1, 3]  # alpha 0 keeps retrieval order: blanks would lead if kept
+    result = embedded_model.answer("What is the capital of Japan?", passages, top_k=5, max_new_tokens=4)
+    assert all(p.text.strip() for p in result.contexts)
+    question = "What is the capital of Japan?"
+    with_blanks = embedded_model.generate(question, ["", PASSAGES[0], " "], max_new_tokens=6)
+    assert with_blanks == embedded_model.generate(question, [PASSAGES[0]], max_new_tokens=6)
