@@ -8,6 +8,7 @@ from rankrag.cli import calibrate as commands_calibrate
 from rankrag.cli import eval as commands_eval
 from rankrag.cli import export as commands_export
 from rankrag.cli import index as commands_index
+from rankrag.cli import serve as commands_serve
 from rankrag.cli import train as commands_train
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ commands_index.register(app)
 commands_train.register(app)
 commands_calibrate.register(app)
 commands_export.register(app)
+commands_serve.register(app)
 app.add_typer(commands_eval.app, name="eval", help="Evaluate reranking and answers against baselines.")
 
 

@@ -4,21 +4,44 @@
 >>> model = RankRAGModel.connect("http://127.0.0.1:8000", model="smollm2")   # doctest: +SKIP
 >>> model.rerank("Who wrote Hamlet?", ["Hamlet is a tragedy by Shakespeare.", "Paris is in France."])  # doctest: +SKIP
 
+``rankrag serve`` (:mod:`rankrag.served.launch`) starts llama.cpp's server on the embedded or an exported GGUF.
 See docs/serving.md for the server commands (llama.cpp, vLLM).
+
+The public names load on first use (PEP 562): importing :mod:`rankrag.served.launch` (what ``rankrag serve`` and
+the server process it starts import) loads neither transformers nor torch.
 """
 
 from __future__ import annotations
 
-from rankrag.served.errors import (
-    ServedModelNotFoundError,
-    ServerDisconnectedError,
-    ServerError,
-    ServerResponseError,
-    ServerTimeoutError,
-    ServerUnavailableError,
-    TokenizerMismatchError,
-)
-from rankrag.served.model import ServedRankRAGModel, ServerInfo, connect
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rankrag.served.errors import (
+        ServedModelNotFoundError,
+        ServerDisconnectedError,
+        ServerError,
+        ServerLaunchError,
+        ServerResponseError,
+        ServerTimeoutError,
+        ServerUnavailableError,
+        TokenizerMismatchError,
+    )
+    from rankrag.served.model import ServedRankRAGModel, ServerInfo, connect
+
+_EXPORTS = {
+    "ServedModelNotFoundError": "rankrag.served.errors",
+    "ServedRankRAGModel": "rankrag.served.model",
+    "ServerDisconnectedError": "rankrag.served.errors",
+    "ServerError": "rankrag.served.errors",
+    "ServerInfo": "rankrag.served.model",
+    "ServerLaunchError": "rankrag.served.errors",
+    "ServerResponseError": "rankrag.served.errors",
+    "ServerTimeoutError": "rankrag.served.errors",
+    "ServerUnavailableError": "rankrag.served.errors",
+    "TokenizerMismatchError": "rankrag.served.errors",
+    "connect": "rankrag.served.model",
+}
 
 __all__ = [
     "ServedModelNotFoundError",
@@ -26,9 +49,23 @@ __all__ = [
     "ServerDisconnectedError",
     "ServerError",
     "ServerInfo",
+    "ServerLaunchError",
     "ServerResponseError",
     "ServerTimeoutError",
     "ServerUnavailableError",
     "TokenizerMismatchError",
     "connect",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rankrag.served' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

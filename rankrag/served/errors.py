@@ -14,7 +14,8 @@ class ServerUnavailableError(ServerError, ConnectionError):
 
 
 class ServerDisconnectedError(ServerUnavailableError):
-    """The server went away in the middle of an answer (a stream ended before it was complete)."""
+    """The server went away in the middle of an answer: it closed the connection before a complete answer (a stream
+    that ended early, a request it never answered, e.g. because it crashed on it)."""
 
 
 class ServerTimeoutError(ServerError, TimeoutError):
@@ -37,3 +38,8 @@ class ServedModelNotFoundError(ServerError, ModelNotFoundError):
 class TokenizerMismatchError(ServerError, ValueError):
     """The client-side tokenizer does not tokenize like the server's model, or a prompt the server only takes
     as text would not reach it as the exact token ids RankRAG scores in-process (``strict_tokens=True``)."""
+
+
+class ServerLaunchError(ServerError):
+    """``rankrag serve`` could not start a working model server (it exited, crashed on the probe request, or did not
+    answer in time)."""

@@ -1,16 +1,12 @@
-"""Helpers for the served-backend tests: start a real llama-cpp-python server on the embedded GGUF, and a
-scripted fake OpenAI-style server (standard library only) for the error paths a real server rarely shows."""
+"""Helpers for the served-backend tests: start a real llama-cpp-python server on the embedded GGUF (with the
+launcher `rankrag serve` uses), and a scripted fake OpenAI-style server (standard library only) for the error paths
+a real server rarely shows."""
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from rankrag.served.errors import ServerLaunchError
+from rankrag.served.launch import ExtraBuffers, LaunchedServer, ServeOptions, launch, resolve_model
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 ALIAS = "smollm2"
@@ -37,94 +36,31 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- llama-cpp-python
-@dataclass
-class LlamaServer:
-    process: subprocess.Popen[bytes]
-    url: str
-    log: Path
+LlamaServer = LaunchedServer  # a running llama-cpp-python server, started as `rankrag serve` starts it
 
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+# "auto" until a start has shown whether llama.cpp's extra CPU buffer types work here; later starts reuse that, so
+# only the first one pays for a crash and a restart.
+_extra_buffers: ExtraBuffers = "auto"
 
 
-LAUNCHER = Path(__file__).parent / "llama_server_launcher.py"
-
-
-@functools.lru_cache(maxsize=1)
-def stock_server_crashes() -> bool:
-    """Whether llama.cpp, as built here, dies on a multi-token batch (its AMX kernels on some VMs); the server is
-    then started through llama_server_launcher.py, which switches those kernels off."""
-    from rankrag.model.embedded import embedded_llm_path
-
-    probe = (
-        "import sys; from llama_cpp import Llama; "
-        "Llama(model_path=sys.argv[1], n_ctx=256, n_threads=1, verbose=False)('Hello world, this is a test', max_tokens=1)"
-    )
-    result = subprocess.run([sys.executable, "-c", probe, str(embedded_llm_path())], capture_output=True, timeout=600)
-    return result.returncode == -signal.SIGSEGV
-
-
-def start_llama_server(log_dir: Path, *, n_ctx: int = 2048, model_path: Path | None = None) -> LlamaServer:
-    """``python -m llama_cpp.server`` on ``model_path`` (default: the embedded GGUF) on a free port; returns once
-    /v1/models answers."""
+def start_llama_server(log_dir: Path, *, n_ctx: int = 2048, model_path: Path | None = None) -> LaunchedServer:
+    """llama-cpp-python's server on ``model_path`` (default: the embedded GGUF) on a free port, launched and probed
+    by :func:`rankrag.served.launch.launch` (what `rankrag serve` runs); returns once it has answered the probe."""
+    global _extra_buffers
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip(
             'llama-cpp-python is not installed (pip install "rankrag[server]"); the served tests need its server'
         )
-    import httpx
-
-    from rankrag.model.embedded import embedded_llm_path
-
     port = free_port()
-    log = log_dir / f"llama-server-{port}.log"
-    launcher = [sys.executable, str(LAUNCHER)] if stock_server_crashes() else [sys.executable, "-m", "llama_cpp.server"]
-    command = [
-        *launcher,
-        "--model",
-        str(model_path or embedded_llm_path()),
-        "--model_alias",
-        ALIAS,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        str(n_ctx),
-        "--n_threads",
-        "2",
-        "--n_threads_batch",
-        "2",
-        "--verbose",
-        "False",
-    ]
-    with log.open("wb") as handle:
-        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ})
-    server = LlamaServer(process, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + SERVER_START_S
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited with {process.returncode}: {log.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(f"{server.url}/v1/models", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(
-                f"llama_cpp.server did not answer in {SERVER_START_S} s: {log.read_text(errors='replace')[-3000:]}"
-            )
-        time.sleep(0.5)
+    options = ServeOptions(
+        model=resolve_model(model_path), alias=ALIAS, port=port, n_ctx=n_ctx, threads=2, start_timeout_s=SERVER_START_S
+    )
+    try:
+        server = launch(options, extra_buffers=_extra_buffers, log=log_dir / f"llama-server-{port}.log", say=print)
+    except ServerLaunchError as error:
+        pytest.fail(str(error))
+    _extra_buffers = "on" if server.extra_buffer_types else "off"
+    return server
 
 
 # ---------------------------------------------------------------------------------- fake server
@@ -148,6 +84,7 @@ class FakeResponse:
     drop_after_sse: bool = False  # close the connection mid-stream instead of finishing
     truncate: bool = False  # announce a longer body than is sent, then close
     delay_s: float = 0.0
+    crash: bool = False  # close the connection without answering and stop listening, as a crashed server does
 
 
 def logprobs_body(table: dict[str, float], sampled: str | None = None, text: str | None = None) -> dict[str, Any]:
@@ -217,6 +154,12 @@ class FakeServer:
                 else:
                     response = FakeResponse(status=404, body={"detail": "Not Found"})
                 time.sleep(response.delay_s)
+                if response.crash:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    fake.httpd.shutdown()  # serve_forever runs on another thread: this returns once it stops
+                    fake.httpd.server_close()
+                    return
                 self._send(response)
 
             def _send(self, response: FakeResponse) -> None:
