@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+SERVING_DOCS = "docs/serving.md (Troubleshooting)"
 _CONTEXT_PATTERNS = (
     re.compile(r"maximum context length is (\d+)", re.IGNORECASE),  # llama-cpp-python, vLLM, OpenAI
     re.compile(r"context window of (\d+)", re.IGNORECASE),
@@ -246,16 +247,39 @@ class ServerClient:
                 pass
         return delay * (1 + 0.1 * random.random())
 
-    def _unreachable(self, url: str, error: Exception, attempts: int) -> ServerUnavailableError:
+    def _closed_by_server(self, error: Exception) -> bool:
+        """Whether the server accepted the connection and then closed or broke it (it answered nothing, or half)."""
+        httpx = self.httpx
+        return isinstance(error, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError))
+
+    def _unreachable(
+        self, url: str, error: Exception, attempts: int, closed: Exception | None = None
+    ) -> ServerUnavailableError:
+        """The error for a request whose every attempt failed in transport; ``closed``: the first attempt's error
+        where the server accepted the connection and then closed it (it went away mid-request)."""
         tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
+        last = f"{type(error).__name__}: {error or 'no detail'}"
+        if closed is not None:
+            first = f"{type(closed).__name__}: {closed or 'no detail'}"
+            if isinstance(error, self.httpx.ConnectError):
+                return ServerDisconnectedError(
+                    f"the model server at {url} closed the connection without answering ({first}) and then refused "
+                    f"new connections ({last}; {tries}): it has probably crashed on this request. llama-cpp-python's "
+                    f"server does this on CPUs with AMX on the first prompt of more than one token; `rankrag serve` "
+                    f"starts it with settings that work. See {SERVING_DOCS}"
+                )
+            return ServerDisconnectedError(
+                f"the connection to the model server at {url} failed: the server closed the connection without a "
+                f"complete answer ({last}; {tries}); it may have crashed or sent a truncated response. See {SERVING_DOCS}"
+            )
         if isinstance(error, self.httpx.ConnectError):
             return ServerUnavailableError(
-                f"cannot reach the model server at {url} ({type(error).__name__}: {error or 'no detail'}; {tries}); "
-                f"is the server running and is the URL right?"
+                f"cannot reach the model server at {url} ({last}; {tries}); is the server running and is the URL "
+                f"right? (`rankrag serve` starts one: {SERVING_DOCS})"
             )
         return ServerUnavailableError(
-            f"the connection to the model server at {url} failed ({type(error).__name__}: {error or 'no detail'}; "
-            f"{tries}); the server may have crashed or sent a truncated response"
+            f"the connection to the model server at {url} failed ({last}; {tries}); the server may have crashed or "
+            f"sent a truncated response. See {SERVING_DOCS}"
         )
 
     def _timed_out(self, url: str, error: Exception) -> ServerTimeoutError:
@@ -296,6 +320,7 @@ class ServerClient:
         url = self.url(path)
         http = self._http()
         attempts = self.max_attempts if retry else 1
+        closed: Exception | None = None  # the first attempt the server accepted and then closed
         assert self._state.semaphore is not None
         async with self._state.semaphore:
             for attempt in range(attempts):
@@ -309,11 +334,13 @@ class ServerClient:
                         continue
                     raise self._timed_out(url, error) from error
                 except httpx.TransportError as error:  # refused, reset, closed mid-response, ...
+                    if closed is None and self._closed_by_server(error):
+                        closed = error
                     if not last:
                         self.retries += 1
                         await asyncio.sleep(self._delay(attempt))
                         continue
-                    raise self._unreachable(url, error, attempts) from error
+                    raise self._unreachable(url, error, attempts, closed) from error
                 if response.status_code in RETRY_STATUSES and not last and not _invalid_request(response.text):
                     self.retries += 1
                     logger.debug("HTTP %s from %s; retrying", response.status_code, url)
@@ -330,6 +357,7 @@ class ServerClient:
         httpx = self.httpx
         url = self.url(path)
         http = self._http()
+        closed: Exception | None = None  # the first attempt the server accepted and then closed
         assert self._state.semaphore is not None
         async with self._state.semaphore:
             for attempt in range(self.max_attempts):
@@ -388,8 +416,10 @@ class ServerClient:
                             f"the model server at {url} dropped the stream after {events} events "
                             f"({type(error).__name__}); the server may have crashed"
                         ) from error
+                    if closed is None and self._closed_by_server(error):
+                        closed = error
                     if not last:
                         self.retries += 1
                         await asyncio.sleep(self._delay(attempt))
                         continue
-                    raise self._unreachable(url, error, self.max_attempts) from error
+                    raise self._unreachable(url, error, self.max_attempts, closed) from error

@@ -4,6 +4,8 @@ timeouts and every malformed answer a server can give. No model runs here."""
 from __future__ import annotations
 
 import math
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -200,6 +202,47 @@ def test_unreachable_url_is_a_clear_error_in_bounded_time() -> None:
     with pytest.raises(ServerUnavailableError, match=rf"cannot reach the model server at {url}/v1/models"):
         RankRAGModel.connect(url, model="smollm2", max_attempts=3)
     assert time.monotonic() - started < 10
+
+
+def test_a_server_that_crashes_mid_handshake_is_reported_as_closing_the_connection(fake_server: FakeServer) -> None:
+    """As llama-cpp-python's server on an AMX CPU: /v1/models answers, the first multi-token completion kills it."""
+    fake_server.completions = lambda request: FakeResponse(crash=True)
+    started = time.monotonic()
+    with pytest.raises(ServerDisconnectedError) as caught:
+        connect(fake_server)
+    message = str(caught.value)
+    assert message.startswith("RankRAGModel.connect could not finish its handshake: ")
+    assert f"model server at {fake_server.url}/v1/completions closed the connection without answering" in message
+    assert "then refused new connections" in message and "cannot reach" not in message
+    assert "rankrag serve" in message and "docs/serving.md" in message
+    assert time.monotonic() - started < 10
+
+
+def test_a_server_that_accepts_and_closes_every_connection_is_reported_as_closing_it() -> None:
+    stop = threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(0.1)
+
+        def accept_and_close() -> None:
+            while not stop.is_set():
+                try:
+                    connection, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                connection.close()
+
+        thread = threading.Thread(target=accept_and_close, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        try:
+            with pytest.raises(ServerDisconnectedError) as caught:
+                RankRAGModel.connect(url, model="smollm2", max_attempts=2)
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+    message = str(caught.value)
+    assert f"{url}/v1/models failed: the server closed the connection without a complete answer" in message
+    assert "docs/serving.md" in message
 
 
 def test_bad_arguments() -> None:
