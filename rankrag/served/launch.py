@@ -44,7 +44,7 @@ DEFAULT_N_CTX = 2048
 SERVING_DOCS = "docs/serving.md"
 # More than one token, so llama.cpp runs a real batch (where its AMX kernels crash); one token is asked back.
 PROBE_PROMPT = "Question: What is the capital of France? Passage: Paris is the capital of France. Relevant:"
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+FORWARDED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 LOG_TAIL_CHARS = 3000
 
 
@@ -327,7 +327,8 @@ def connect_hint(options: ServeOptions) -> str:
 @contextlib.contextmanager
 def _signals_interrupt() -> Iterator[None]:
     """While starting: SIGTERM and SIGHUP interrupt like Ctrl-C, so the half-started server is stopped too."""
-    previous = {sig: signal.signal(sig, signal.default_int_handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    stopping = [sig for sig in FORWARDED_SIGNALS if sig != signal.SIGINT]
+    previous = {sig: signal.signal(sig, signal.default_int_handler) for sig in stopping}
     try:
         yield
     finally:
