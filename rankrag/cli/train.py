@@ -44,6 +44,25 @@ def blend_command(
         None, "--source-weight", help="sampling weight of a source, e.g. --source-weight trec_dl_passage=4"
     ),
     negatives_per_positive: int = typer.Option(3, "--negatives-per-positive", help="hard negatives kept per positive"),
+    user_shapes: float = typer.Option(
+        0.0,
+        "--user-shapes",
+        help="share of QA examples rendered in the prompt shapes users send (LangChain, LlamaIndex templates, "
+        "plain and multi-turn chat) instead of RankRAG's own",
+    ),
+    replay: int = typer.Option(
+        0, "--replay", help="add N general instructions answered by the untuned base model (loads the model)"
+    ),
+    distill_queries: int = typer.Option(
+        0,
+        "--distill-queries",
+        help="add the candidate lists of N ranking queries and score every context-ranking example with the "
+        "teacher, for `rankrag train --ranking-loss distill`",
+    ),
+    distill_group_size: int = typer.Option(8, "--distill-group-size", help="candidates per distilled query"),
+    teacher: str | None = typer.Option(
+        None, "--teacher", help="sentence-transformers model giving the soft labels (default: the embedded MiniLM)"
+    ),
 ) -> None:
     """Build the RankRAG stage-2 blend from the train split of a data directory (JSONL, deduplicated, seeded)."""
     from rankrag.train.blend import (
@@ -62,8 +81,20 @@ def blend_command(
             task_ratios={**DEFAULT_TASK_RATIOS, **_parse_weights(ratio, "--ratio")},
             source_weights={**DEFAULT_SOURCE_WEIGHTS, **_parse_weights(source_weight, "--source-weight")},
             negatives_per_positive=negatives_per_positive,
+            user_shape_share=user_shapes,
+            distill_queries=distill_queries,
+            distill_group_size=distill_group_size,
         )
         examples = build_blend(data_dir, config)
+        if distill_queries:
+            from rankrag.train.blend import with_teacher_scores
+            from rankrag.train.teacher import CosineTeacher
+
+            examples = with_teacher_scores(examples, CosineTeacher(teacher).scores)
+        if replay:
+            from rankrag.train.replay import with_replay
+
+            examples = with_replay(examples, data_dir, replay, seed)
         write_blend(examples, output)
     typer.echo(json.dumps({"output": str(output), "examples": len(examples), **summarize(examples)}, indent=2))
 
@@ -126,7 +157,9 @@ def train_command(
         "--ranking-loss",
         help="lean engine: loss of a ranking answer. lm (the paper's SFT, over the vocabulary), binary "
         "(softmax over the True/False tokens only, the score read at inference) or listwise (lm plus, per query, "
-        "a softmax of each positive's logit(True) - logit(False) against its negatives')",
+        "a softmax of each positive's logit(True) - logit(False) against its negatives') or distill (listwise plus, "
+        "per query, KL from the teacher's softmax over cosines to the softmax over margins; needs a blend built "
+        "with --distill-queries)",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:

@@ -27,17 +27,21 @@ import json
 import os
 import random
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
 from rankrag.data.datasets import resolve_data_dir
 from rankrag.files import write_text_atomic
 from rankrag.train.pool import pool_qa_queries, pool_ranking_queries
+from rankrag.train.shapes import RANKRAG_SHAPE, SHAPES, USER_SHAPES
 from rankrag.train.sources import QAQuery, RankingQuery, qa_queries, ranking_queries
 
 TASKS = ("context_ranking", "context_qa", "retrieval_qa", "multi_ranking")
+QA_TASKS = ("context_qa", "retrieval_qa")
+# General instructions answered by the base model itself (rankrag.train.replay): added to a blend, not drawn.
+REPLAY_TASK = "replay"
 # Ranking dominates, as in the paper's ranking-heavy stage 2 for a reranker; QA keeps a sixth so the model
 # learns the short-answer format (the untuned model writes whole sentences: SQuAD EM 0 from the gold passage).
 # context_qa (one gold passage) is three times cheaper per example than retrieval_qa (five passages).
@@ -47,6 +51,8 @@ DEFAULT_TASK_RATIOS: dict[str, float] = {
     "retrieval_qa": 0.06,
     "multi_ranking": 0.04,
 }
+# Share of the QA examples rendered in a user's prompt shape (rankrag.train.shapes) instead of RankRAG's own.
+DEFAULT_USER_SHAPE_SHARE = 0.0
 # Sampling weight x availability sets each source's share. In-domain web-search pairs (TREC DL train
 # queries, MS MARCO train) are scarce and closest to the reranking we ship for, so they are drawn first;
 # WikiQA (Bing queries) and SciFact train claims are up-weighted so the huge SQuAD pool does not crowd out
@@ -72,7 +78,12 @@ NO_RELEVANT_ANSWER = "None"
 
 @dataclass(frozen=True)
 class BlendExample:
-    """One instruction example. ``target`` is the assistant's whole answer."""
+    """One instruction example. ``target`` is the assistant's whole answer.
+
+    ``shape`` is the prompt a QA example is rendered in (:data:`rankrag.train.shapes.SHAPES`): RankRAG's own
+    answer prompt, or one of the shapes users send. A ``replay`` example is a plain user message (``question``)
+    answered by the base model itself (``target``), so tuning keeps what the base could do.
+    """
 
     task: str
     source: str
@@ -81,14 +92,22 @@ class BlendExample:
     passages: tuple[str, ...]
     target: str
     id: str = ""
+    shape: str = RANKRAG_SHAPE
+    teacher: float | None = None
 
     def key(self) -> str:
-        payload = json.dumps([self.task, " ".join(self.question.lower().split()), self.passages, self.target])
-        return hashlib.sha1(payload.encode("utf-8")).hexdigest()[:16]
+        fields: list[object] = [self.task, " ".join(self.question.lower().split()), self.passages, self.target]
+        if self.shape != RANKRAG_SHAPE:  # keeps the ids of RankRAG-shaped examples as they were
+            fields.append(self.shape)
+        return hashlib.sha1(json.dumps(fields).encode("utf-8")).hexdigest()[:16]
 
     def to_json(self) -> str:
         record = asdict(self)
         record["passages"] = list(self.passages)
+        if self.shape == RANKRAG_SHAPE:
+            del record["shape"]  # blends written before shapes existed read back the same
+        if self.teacher is None:
+            del record["teacher"]
         return json.dumps(record, ensure_ascii=False)
 
     @classmethod
@@ -96,8 +115,8 @@ class BlendExample:
         missing = {"task", "question", "passages", "target"} - set(record)
         if missing:
             raise ValueError(f"blend record lacks the field(s) {sorted(missing)}")
-        if record["task"] not in TASKS:
-            raise ValueError(f"unknown task {record['task']!r} in blend record; expected one of {TASKS}")
+        if record["task"] not in (*TASKS, REPLAY_TASK):
+            raise ValueError(f"unknown task {record['task']!r} in blend record; expected one of {TASKS} or 'replay'")
         return cls(
             task=str(record["task"]),
             source=str(record.get("source", "")),
@@ -106,7 +125,23 @@ class BlendExample:
             passages=tuple(str(p) for p in cast("Iterable[object]", record["passages"])),
             target=str(record["target"]),
             id=str(record.get("id", "")),
+            shape=_checked_shape(record.get("shape", RANKRAG_SHAPE)),
+            teacher=_checked_teacher(record.get("teacher")),
         )
+
+
+def _checked_teacher(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise ValueError(f"teacher score must be a number, got {value!r}")
+    return float(value)
+
+
+def _checked_shape(shape: object) -> str:
+    if shape not in SHAPES:
+        raise ValueError(f"unknown prompt shape {shape!r} in blend record; expected one of {SHAPES}")
+    return str(shape)
 
 
 @dataclass(frozen=True)
@@ -119,6 +154,9 @@ class BlendConfig:
     source_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SOURCE_WEIGHTS))
     negatives_per_positive: int = 3
     scifact_negatives: int = 8
+    user_shape_share: float = DEFAULT_USER_SHAPE_SHARE
+    distill_queries: int = 0
+    distill_group_size: int = 8
 
     def __post_init__(self) -> None:
         unknown = set(self.task_ratios) - set(TASKS)
@@ -130,6 +168,8 @@ class BlendConfig:
             raise ValueError("source_weights must be non-negative")
         if self.size is not None and self.size < 1:
             raise ValueError(f"size must be at least 1, got {self.size}")
+        if not 0.0 <= self.user_shape_share <= 1.0:
+            raise ValueError(f"user_shape_share must be in [0, 1], got {self.user_shape_share}")
         if self.negatives_per_positive < 1:
             raise ValueError(f"negatives_per_positive must be at least 1, got {self.negatives_per_positive}")
 
@@ -184,6 +224,34 @@ def multi_ranking_example(query: RankingQuery, seed: int) -> BlendExample | None
     return BlendExample("multi_ranking", query.source, query.group, query.question, tuple(p for p, _ in chosen), target)
 
 
+def distill_group(query: RankingQuery, group_size: int, seed: int) -> list[BlendExample]:
+    """One query's candidate list for distillation: up to two positives and the hardest negatives, up to
+    ``group_size`` context-ranking examples (teacher scores are added by :func:`with_teacher_scores`)."""
+    rng = _rng(seed, "distill", query.source, query.question)
+    positives = list(query.positives)
+    rng.shuffle(positives)
+    chosen = [(p, "True") for p in positives[:2]]
+    chosen += [(n, "False") for n in query.negatives[: group_size - len(chosen)]]
+    return [
+        BlendExample("context_ranking", query.source, query.group, query.question, (p,), label) for p, label in chosen
+    ]
+
+
+def with_teacher_scores(
+    examples: Sequence[BlendExample], scorer: Callable[[str, Sequence[str]], list[float]]
+) -> list[BlendExample]:
+    """``examples`` with ``teacher`` set on the context-ranking ones, scored one question at a time."""
+    by_question: dict[str, list[int]] = {}
+    for index, example in enumerate(examples):
+        if example.task == "context_ranking":
+            by_question.setdefault(example.question, []).append(index)
+    scored = list(examples)
+    for question, indices in by_question.items():
+        for index, score in zip(indices, scorer(question, [examples[i].passages[0] for i in indices])):
+            scored[index] = replace(examples[index], teacher=round(score, 5))
+    return scored
+
+
 def allocate(total: int, available: Mapping[str, int], weights: Mapping[str, float]) -> dict[str, int]:
     """Split ``total`` over sources in proportion to weight x availability, capped by availability."""
     counts = {name: 0 for name in available}
@@ -236,6 +304,15 @@ def _balanced_ranking(
     return chosen
 
 
+def in_user_shape(example: BlendExample, config: BlendConfig) -> BlendExample:
+    """``example`` in one of the user prompt shapes for a ``user_shape_share`` of QA examples (chosen by a
+    seeded draw on the example's content), else unchanged."""
+    rng = _rng(config.seed, "shape", example.key())
+    if rng.random() >= config.user_shape_share:
+        return example
+    return replace(example, shape=USER_SHAPES[rng.randrange(len(USER_SHAPES))], id="")
+
+
 def dedupe(examples: Iterable[BlendExample]) -> list[BlendExample]:
     """First occurrence of every distinct (task, question, passages, target); ids set to the content key."""
     seen: set[str] = set()
@@ -286,6 +363,12 @@ def build_blend(data_dir: str | os.PathLike[str] | None, config: BlendConfig | N
             chosen += _balanced_ranking(pools[task], targets[task], config)
         else:
             chosen += _sample(pools[task], targets[task], config, task)
+    chosen = [in_user_shape(e, config) if e.task in QA_TASKS else e for e in chosen]
+    if config.distill_queries:
+        listed = [q for q in ranking if q.positives and len(q.negatives) >= 2]
+        _rng(config.seed, "distill-queries").shuffle(listed)
+        for query in listed[: config.distill_queries]:
+            chosen += distill_group(query, config.distill_group_size, config.seed)
     unique = dedupe(chosen)
     _rng(config.seed, "order").shuffle(unique)
     return unique
@@ -317,4 +400,5 @@ def summarize(examples: Sequence[BlendExample]) -> dict[str, dict[str, int]]:
         "task": dict(Counter(e.task for e in examples)),
         "source": dict(Counter(e.source for e in examples)),
         "context_ranking_answer": dict(Counter(e.target for e in examples if e.task == "context_ranking")),
+        "shape": dict(Counter(e.shape for e in examples if e.task in (*QA_TASKS, REPLAY_TASK))),
     }

@@ -170,7 +170,7 @@ def collate(rows: Sequence[TrainingRow], pad_id: int) -> dict[str, torch.Tensor]
     width = max(len(r["input_ids"]) for r in rows)
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(rows), width), dtype=torch.long)
-    where_row, where_pos, targets, binary, pairs, queries = [], [], [], [], [], []
+    where_row, where_pos, targets, binary, pairs, queries, teachers = [], [], [], [], [], [], []
     for row, record in enumerate(rows):
         ids, mask, pair = record["input_ids"], record["completion_mask"], record.get("answer_pair") or []
         query = record.get("query")
@@ -185,6 +185,8 @@ def collate(rows: Sequence[TrainingRow], pad_id: int) -> dict[str, torch.Tensor]
                 binary.append(first and len(pair) == 2)
                 pairs.append(list(pair) if first and len(pair) == 2 else [0, 0])
                 queries.append(int(query) if first and len(pair) == 2 and query is not None else -1)
+                teacher = record.get("teacher")
+                teachers.append(float(teacher) if first and len(pair) == 2 and teacher is not None else math.nan)
                 first = False
     return {
         "input_ids": input_ids,
@@ -195,10 +197,15 @@ def collate(rows: Sequence[TrainingRow], pad_id: int) -> dict[str, torch.Tensor]
         "binary": torch.tensor(binary, dtype=torch.bool),
         "pairs": torch.tensor(pairs, dtype=torch.long).reshape(-1, 2),
         "queries": torch.tensor(queries, dtype=torch.long),
+        "teachers": torch.tensor(teachers, dtype=torch.float32),
     }
 
 
-RANKING_LOSSES = ("lm", "binary", "listwise")
+RANKING_LOSSES = ("lm", "binary", "listwise", "distill")
+# Losses that need a query's ranking rows together in one batch and one memory piece.
+GROUPED_LOSSES = ("listwise", "distill")
+# Softmax temperature of the teacher's cosines (MiniLM's own training scale, 20 = 1 / 0.05).
+TEACHER_TEMPERATURE = 0.05
 
 
 def assistant_token_loss(
@@ -211,7 +218,9 @@ def assistant_token_loss(
     exactly the P(True) the scorer reads at inference (``normalization="binary"``); other tokens keep the LM loss.
     ``"listwise"`` keeps the LM loss on every token and adds, for each query in the batch with positive and
     negative rows, a softmax over the margins logit(True) - logit(False) of its rows: each positive against
-    all of the query's negatives (:func:`listwise_margin_loss`).
+    all of the query's negatives (:func:`listwise_margin_loss`). ``"distill"`` is ``"listwise"`` plus, for each
+    query with two or more teacher-scored rows, the KL divergence from the teacher's softmax over the rows'
+    cosines to the student's softmax over their margins (:func:`distillation_loss`).
     With ``autocast_bf16`` the decoder's matmuls run in bfloat16 (about 2x faster on CPUs with avx512_bf16);
     the head, the loss and the trainable weights stay float32.
     """
@@ -233,7 +242,7 @@ def assistant_token_loss(
         return torch.tanh(logits / cap) * cap if cap else logits
 
     loss = torch.nn.functional.cross_entropy(capped(head(picked[~binary]).float()), targets[~binary], reduction="sum")
-    answers = batch["binary"].to(device) if ranking_loss == "listwise" else binary
+    answers = batch["binary"].to(device) if ranking_loss in GROUPED_LOSSES else binary
     if bool(answers.any()):
         pairs = batch["pairs"].to(device)[answers]
         two = torch.einsum("nd,nkd->nk", picked[answers], head.weight[pairs].float())
@@ -244,7 +253,10 @@ def assistant_token_loss(
             loss = loss + torch.nn.functional.cross_entropy(capped(two), is_false, reduction="sum")
         else:
             margins = capped(two)[:, 0] - capped(two)[:, 1]
-            loss = loss + listwise_margin_loss(margins, batch["queries"].to(device)[answers], is_false == 0)
+            queries = batch["queries"].to(device)[answers]
+            loss = loss + listwise_margin_loss(margins, queries, is_false == 0)
+            if ranking_loss == "distill":
+                loss = loss + distillation_loss(margins, queries, batch["teachers"].to(device)[answers])
     return loss, int(targets.numel())
 
 
@@ -260,6 +272,23 @@ def listwise_margin_loss(margins: torch.Tensor, queries: torch.Tensor, relevant:
         positives, negatives = margins[mine & relevant], margins[mine & ~relevant]
         if positives.numel() and negatives.numel():
             total = total + torch.nn.functional.softplus(torch.logsumexp(negatives, 0) - positives).sum()
+    return total
+
+
+def distillation_loss(
+    margins: torch.Tensor, queries: torch.Tensor, teachers: torch.Tensor, temperature: float = TEACHER_TEMPERATURE
+) -> torch.Tensor:
+    """Summed over queries: KL(teacher || student) over a query's teacher-scored rows, where the teacher's
+    distribution is softmax(cosine / ``temperature``) and the student's softmax(margin). Rows without a teacher
+    score (NaN) and queries with fewer than two scored rows add nothing."""
+    total = margins.new_zeros(())
+    scored = ~torch.isnan(teachers)
+    for query in torch.unique(queries[(queries >= 0) & scored]).tolist():
+        mine = (queries == query) & scored
+        if int(mine.sum()) < 2:
+            continue
+        target = torch.softmax(teachers[mine] / temperature, 0)
+        total = total + torch.sum(target * (torch.log(target) - torch.log_softmax(margins[mine], 0)))
     return total
 
 
@@ -378,7 +407,7 @@ def run_loop(
         step, elapsed_before = load_checkpoint(resume_from, model, optimizer) if resume_from is not None else (0, 0.0)
         micro = settings.gradient_accumulation
         lengths = [len(r["input_ids"]) for r in rows]
-        units = query_units(rows) if settings.ranking_loss == "listwise" else None
+        units = query_units(rows) if settings.ranking_loss in GROUPED_LOSSES else None
         unit_of: list[int] | None = None
         if units is not None:
             unit_of = [0] * len(rows)

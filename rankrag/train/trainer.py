@@ -29,8 +29,9 @@ from rankrag.model import loading
 from rankrag.model.prompts import PromptTemplates, answer_lead, render_multi_ranking_prompt, resolve_style
 from rankrag.model.rankrag_model import RankRAGModel
 from rankrag.model.scoring import RankingEncoder, ScoringOptions, answer_token_ids
-from rankrag.train.blend import BlendExample
+from rankrag.train.blend import REPLAY_TASK, BlendExample
 from rankrag.train.lean_loop import RANKING_LOSSES, TrainingRow
+from rankrag.train.shapes import RANKRAG_SHAPE, render_shape
 
 logger = logging.getLogger(__name__)
 
@@ -205,10 +206,16 @@ class ExampleEncoder:
                 self.tokenizer, self.templates, example.question, self._cut(example.passages)
             )
             return self.tokenizer.encode(text, add_special_tokens=self.adds_bos)
+        if example.task == REPLAY_TASK:
+            return self.prompts.messages_prompt_ids([{"role": "user", "content": example.question}])
+        cut = self._cut(example.passages)
         if _normalize_answer(example.target) not in _YES_NO:
-            visible = _normalize_answer(" ".join(self._cut(example.passages)))
-            if _normalize_answer(example.target) not in visible:
+            if _normalize_answer(example.target) not in _normalize_answer(" ".join(cut)):
                 return None
+        if example.shape != RANKRAG_SHAPE:
+            # As the LangChain and LlamaIndex classes send it: role/content messages through the chat template.
+            messages = render_shape(example.shape, example.question, cut, example.target, example.id or example.key())
+            return self.prompts.messages_prompt_ids(messages)
         return self.prompts.answer_prompt_ids(example.question, list(example.passages), self.max_context_tokens)
 
     def encode(self, example: BlendExample) -> EncodedExample | None:
@@ -241,6 +248,8 @@ def encode_blend(
         if example.task == "context_ranking":
             row["answer_pair"] = list(encoder.answer_pair)  # for the lean loop's binary and listwise losses
             row["query"] = queries.setdefault((example.source, example.group, example.question), len(queries))
+            if example.teacher is not None:
+                row["teacher"] = example.teacher  # for the lean loop's distillation loss
         rows.append(row)
     return rows, dropped
 
