@@ -10,10 +10,15 @@ from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage, ChatMessage
 from langchain_core.messages.ai import UsageMetadata
 
+from rankrag import adapter_support
 from rankrag.model.results import ScoredPassage
+from rankrag.model.validation import check_query
 
 FIRST_STAGE_SCORE_KEYS = ("score", "relevance_score", "similarity_score")
 """Metadata keys read as the retriever's score (higher is better) when a reranker is not told one."""
+
+QUESTION_KEYS = ("question", "query", "input")
+"""Keys a dict input may carry the question under (the chain's and the reranker's Runnable input)."""
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool", "function": "tool"}
 
@@ -48,9 +53,8 @@ def message_role(message: BaseMessage) -> str:
 
 def messages_to_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
     """Role/content dicts for the chat template; consecutive turns of one role are merged into one,
-    because many chat templates require roles to alternate."""
-    if not messages:
-        raise ValueError("got no messages; pass at least one message to the chat model")
+    because many chat templates require roles to alternate. No messages, or none with text besides a
+    system prompt, is :data:`rankrag.adapter_support.EMPTY_PROMPT_MESSAGE`'s ValueError."""
     turns: list[dict[str, str]] = []
     for message in messages:
         role, text = message_role(message), message_text(message)
@@ -58,7 +62,17 @@ def messages_to_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
             turns[-1]["content"] += "\n\n" + text
         else:
             turns.append({"role": role, "content": text})
-    return turns
+    return adapter_support.check_conversation(turns)
+
+
+def question_of(value: Any, name: str = "question") -> str:
+    """The question from a string or from a dict's "question", "query" or "input" entry."""
+    if isinstance(value, dict):
+        key = next((k for k in QUESTION_KEYS if k in value), None)
+        if key is None:
+            raise ValueError(f"the input dict needs one of the keys {QUESTION_KEYS}, got {sorted(value)}")
+        value = value[key]
+    return check_query(value, name)
 
 
 def usage_metadata(input_tokens: int, output_tokens: int) -> UsageMetadata:

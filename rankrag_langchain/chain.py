@@ -16,21 +16,10 @@ from langchain_core.runnables import (
 from langchain_core.runnables.utils import AddableDict
 
 from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS
-from rankrag.model.validation import check_positive, check_query
+from rankrag.model.validation import check_positive
+from rankrag_langchain._convert import question_of
 from rankrag_langchain.chat_model import RankRAGLLM
 from rankrag_langchain.reranker import RankRAGReranker
-
-QUESTION_KEYS = ("question", "query", "input")
-
-
-def _question(value: Any) -> str:
-    """The question from a string or from a dict's "question", "query" or "input" entry."""
-    if isinstance(value, dict):
-        key = next((k for k in QUESTION_KEYS if k in value), None)
-        if key is None:
-            raise ValueError(f"the chain input dict needs one of the keys {QUESTION_KEYS}, got {sorted(value)}")
-        value = value[key]
-    return check_query(value, "question")
 
 
 def create_rankrag_chain(
@@ -53,6 +42,8 @@ def create_rankrag_chain(
     ``{"answer": str, "source_documents": [Document, ...]}``, the documents best first with their
     scores in metadata. ``stream``/``astream`` first yield ``{"source_documents": [...]}``, then
     ``{"answer": chunk}`` pieces; ``chain.pick("answer").stream(q)`` yields the answer text alone.
+    Blank retrieved documents (empty or whitespace-only) are neither kept nor shown to the generator:
+    the reranker leaves them out (:mod:`rankrag.adapter_support`).
     """
     check_positive(top_k, "top_k")
     if model_options and (reranker is not None or llm is not None):
@@ -102,7 +93,7 @@ def create_rankrag_chain(
             yield AddableDict(answer="")
 
     chain = (
-        RunnableLambda(_question, name="question")
+        RunnableLambda(question_of, name="question")
         | RunnableParallel(question=RunnablePassthrough(), documents=retriever)
         | RunnablePassthrough.assign(source_documents=RunnableLambda(rerank, afunc=arerank, name="rerank"))
         | RunnableLambda(respond, afunc=arespond, name="RankRAGAnswer")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from langchain_core.cross_encoders import BaseCrossEncoder
 from pydantic import ConfigDict, Field
 
+from rankrag import adapter_support
 from rankrag_langchain._model import RankRAGModelFields
 
 
@@ -29,6 +30,10 @@ class RankRAGCrossEncoder(RankRAGModelFields, BaseCrossEncoder):
     metadata, callbacks). Pairs are grouped by query and each query's passages go through one core
     :meth:`RankRAGModel.score` call, which encodes the query's prompt prefix once.
 
+    A blank passage (empty or whitespace only) scores 0.0 without running the model. A cross encoder
+    returns one score per pair and cannot drop pairs, so ``CrossEncoderReranker`` may still keep a blank
+    document when fewer than ``top_n`` others are left; :class:`RankRAGReranker` never returns one.
+
     >>> from langchain_classic.retrievers.document_compressors import CrossEncoderReranker
     >>> compressor = CrossEncoderReranker(model=RankRAGCrossEncoder(), top_n=5)       # embedded SmolLM2
     >>> compressor = CrossEncoderReranker(model=RankRAGCrossEncoder(model=llm.model))  # share a chat model's weights
@@ -40,7 +45,7 @@ class RankRAGCrossEncoder(RankRAGModelFields, BaseCrossEncoder):
     """Passages scored per forward pass; None uses the model's default."""
 
     def score(self, text_pairs: list[tuple[str, str]]) -> list[float]:
-        """P("True") for each (query, passage) pair, in input order; ``[]`` for no pairs."""
+        """P("True") for each (query, passage) pair, in input order (0.0 for a blank passage); ``[]`` for no pairs."""
         pairs = _check_pairs(text_pairs)
         positions: dict[str, list[int]] = {}
         for index, (query, _) in enumerate(pairs):
@@ -48,6 +53,6 @@ class RankRAGCrossEncoder(RankRAGModelFields, BaseCrossEncoder):
         scores = [0.0] * len(pairs)
         for query, indices in positions.items():
             passages = [pairs[i][1] for i in indices]
-            for i, value in zip(indices, self.rankrag_model.score(query, passages, batch_size=self.batch_size)):
+            for i, value in zip(indices, adapter_support.score(self.rankrag_model, query, passages, self.batch_size)):
                 scores[i] = value
         return scores

@@ -50,11 +50,9 @@ def llm(embedded_model):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def embeddings():  # type: ignore[no-untyped-def]
     """The embedded all-MiniLM-L6-v2, loaded once (Chroma's own default would try to download a model)."""
-    from langchain_huggingface import HuggingFaceEmbeddings
+    from rankrag_langchain import embedded_embeddings
 
-    from rankrag.model.embedded import embedding_model_path
-
-    return HuggingFaceEmbeddings(model_name=str(embedding_model_path()))
+    return embedded_embeddings()
 
 
 @pytest.fixture(scope="session")

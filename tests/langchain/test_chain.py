@@ -106,3 +106,28 @@ def test_chain_bad_input(squad_store, embedded_model) -> None:  # type: ignore[n
         create_rankrag_chain(
             squad_store.as_retriever(), reranker=RankRAGReranker(model=embedded_model), model_name="other"
         )
+
+
+def test_blank_documents_never_reach_the_generator(embeddings, embedded_model, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The blank-passage rule through the whole chain: a real retriever returns blank documents; they are
+    neither kept as sources nor handed to the generator, even with top_k above the non-blank count."""
+    from langchain_core.documents import Document
+    from langchain_core.vectorstores import InMemoryVectorStore
+
+    texts = ["", "Nairobi is the capital and largest city of Kenya.", "   ", "Warsaw is the capital of Poland.", "\n"]
+    store = InMemoryVectorStore(embeddings)
+    store.add_documents([Document(page_content=text, metadata={"n": i}) for i, text in enumerate(texts)])
+    chain = create_rankrag_chain(store.as_retriever(search_kwargs={"k": len(texts)}), model=embedded_model, top_k=4)
+
+    contexts_seen: list[list[str]] = []
+    stream = embedded_model.stream
+
+    def spy(question: str, contexts: list[str], **options):  # type: ignore[no-untyped-def]
+        contexts_seen.append(list(contexts))
+        return stream(question, contexts, **options)
+
+    monkeypatch.setattr(embedded_model, "stream", spy)
+    output = chain.invoke("What is the capital of Kenya?")
+    assert sorted(d.metadata["n"] for d in output["source_documents"]) == [1, 3]
+    assert contexts_seen == [[d.page_content for d in output["source_documents"]]]
+    assert all(context.strip() for context in contexts_seen[0])

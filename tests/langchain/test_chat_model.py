@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
+from rankrag.adapter_support import EMPTY_PROMPT_MESSAGE
 from rankrag_langchain import RankRAGLLM
 
 QUESTION = "What is the capital of France?"
@@ -151,8 +153,6 @@ def test_text_content_blocks_are_read_and_other_blocks_refused(llm) -> None:  # 
 
 
 def test_bad_calls_are_clear_errors(llm) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ValueError, match="no messages"):
-        llm.invoke([])
     with pytest.raises(ValueError, match="cannot switch to 'other/model' per call"):
         llm.invoke("Hello", model="other/model")
     with pytest.raises(ValueError, match=r"does not support the call options \['tools'\]"):
@@ -170,3 +170,41 @@ def test_tracing_params(llm, embedded_model) -> None:  # type: ignore[no-untyped
     assert params["ls_max_tokens"] == 8 and params["ls_temperature"] == 0.0 and params["ls_stop"] == ["x"]
     assert llm._llm_type == "rankrag-chat"
     assert llm._identifying_params["model_name"] == embedded_model.name
+
+
+EMPTY_PROMPTS = [
+    "",
+    "  \n\t",
+    [],
+    [HumanMessage(content="")],
+    [HumanMessage(content=[{"type": "text", "text": " "}])],
+    [SystemMessage(content="Answer briefly."), HumanMessage(content="   ")],
+]
+
+
+@pytest.mark.parametrize("prompt", EMPTY_PROMPTS, ids=repr)
+def test_an_empty_prompt_is_a_clear_error_in_every_form(llm, prompt) -> None:  # type: ignore[no-untyped-def]
+    """The same message as rankrag_llamaindex.RankRAGLLM (rankrag.adapter_support.EMPTY_PROMPT_MESSAGE)."""
+    empty = re.escape(EMPTY_PROMPT_MESSAGE)
+    with pytest.raises(ValueError, match=empty):
+        llm.invoke(prompt)
+    with pytest.raises(ValueError, match=empty):
+        list(llm.stream(prompt))
+    with pytest.raises(ValueError, match=empty):
+        llm.batch([prompt])
+    with pytest.raises(ValueError, match=empty):
+        llm.model_copy(update={"streaming": True}).invoke(prompt)
+
+    async def run_async() -> None:
+        with pytest.raises(ValueError, match=empty):
+            await llm.ainvoke(prompt)
+        with pytest.raises(ValueError, match=empty):
+            [chunk async for chunk in llm.astream(prompt)]
+
+    asyncio.run(run_async())
+
+
+def test_a_conversation_with_text_is_answered(llm) -> None:  # type: ignore[no-untyped-def]
+    """Only a conversation without any text is refused: a blank turn beside a real one is fine."""
+    reply = llm.invoke([HumanMessage(content=QUESTION), AIMessage(content=""), HumanMessage(content=QUESTION)])
+    assert reply.content.strip()

@@ -87,6 +87,33 @@ def test_no_pairs_score_nothing(cross_encoder, embedded_model, monkeypatch) -> N
     assert cross_encoder.score([]) == []
 
 
+def test_blank_passages_score_zero_without_the_model(cross_encoder, embedded_model, passages, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    kenya, warsaw = passages["Kenya#0"], passages["Warsaw#2"]
+    expected = embedded_model.score(KENYA, [kenya, warsaw])
+    calls: list[list[str]] = []
+    core_score = embedded_model.score
+
+    def spy(query: str, texts: list[str], **options: Any) -> list[float]:
+        calls.append(list(texts))
+        return core_score(query, texts, **options)
+
+    monkeypatch.setattr(embedded_model, "score", spy)
+    scores = cross_encoder.score([(KENYA, ""), (KENYA, kenya), (KENYA, " \n"), (KENYA, warsaw)])
+    assert scores[0] == 0.0 and scores[2] == 0.0
+    assert [scores[1], scores[3]] == pytest.approx(expected, abs=1e-6)
+    assert calls == [[kenya, warsaw]]  # the blank passages never reach the model
+    assert cross_encoder.score([(KENYA, ""), (RAILWAY, "  ")]) == [0.0, 0.0]
+    assert len(calls) == 1
+
+
+def test_blank_documents_rank_last_in_cross_encoder_reranker(cross_encoder, passages) -> None:  # type: ignore[no-untyped-def]
+    compressor = CrossEncoderReranker(model=cross_encoder, top_n=TOP_N)
+    docs = [Document(page_content=""), Document(page_content=passages["Warsaw#2"]), Document(page_content=" ")]
+    docs.append(Document(page_content=passages["Kenya#0"]))
+    kept = compressor.compress_documents(docs, KENYA)
+    assert [d.page_content for d in kept] == [passages["Kenya#0"], passages["Warsaw#2"]]
+
+
 def test_bad_pairs_are_errors(cross_encoder) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(TypeError, match="not a single string"):
         cross_encoder.score("What is the capital of Kenya?")  # type: ignore[arg-type]

@@ -24,4 +24,5 @@ def test_public_names() -> None:
         "RankRAGLLM",
         "RankRAGReranker",
         "create_rankrag_chain",
+        "embedded_embeddings",
     }

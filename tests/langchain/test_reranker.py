@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import sys
 
 import pytest
 from langchain_core.documents import Document
 from langchain_core.documents.compressor import BaseDocumentCompressor
+from langchain_core.runnables import Runnable, RunnablePassthrough
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
+from langchain_core.vectorstores import InMemoryVectorStore
 
-from rankrag_langchain import RankRAGReranker
+from rankrag_langchain import RankRAGReranker, embedded_embeddings
 
 QUERY = "What is the capital of Kenya?"
 TEXTS = [
@@ -102,17 +105,27 @@ def test_empty_document_list_gives_empty_list(reranker) -> None:  # type: ignore
     assert asyncio.run(reranker.acompress_documents([], QUERY)) == []
 
 
-def test_empty_text_and_missing_metadata_are_handled(reranker) -> None:  # type: ignore[no-untyped-def]
+def test_blank_documents_never_take_a_slot(reranker) -> None:  # type: ignore[no-untyped-def]
+    """The blank-passage rule: empty or whitespace-only documents are not scored and never returned."""
     empty = Document(page_content="", metadata={"source": "empty"})
     blank = Document(page_content="  \n ")
     bare = Document.model_construct(page_content=TEXTS[1], metadata=None, id=None)  # metadata unset entirely
     result = reranker.model_copy(update={"top_n": None}).compress_documents([empty, bare, blank], QUERY)
-    assert [d.metadata["retrieval_rank"] for d in result] == [1, 0, 2]  # textless documents score 0, come last
+    assert [d.metadata["retrieval_rank"] for d in result] == [1]
     assert result[0].page_content == TEXTS[1] and result[0].metadata["relevance_score"] > 0
-    assert [d.metadata["relevance_score"] for d in result[1:]] == [0.0, 0.0]
-    assert result[1].metadata["source"] == "empty"
-    only_empty = reranker.compress_documents([empty], QUERY)
-    assert [d.metadata["relevance_score"] for d in only_empty] == [0.0]
+    assert reranker.compress_documents([empty], QUERY) == []
+    assert asyncio.run(reranker.acompress_documents([empty, blank], QUERY)) == []
+    # with fewer non-blank documents than top_n, the free slots stay empty; ranks still count the blanks
+    mixed = [empty, *documents()[:2], blank]
+    kept = reranker.model_copy(update={"top_n": 3}).compress_documents(mixed, QUERY)
+    assert sorted(d.metadata["retrieval_rank"] for d in kept) == [1, 2]
+    assert all(d.page_content.strip() for d in kept)
+    assert asyncio.run(reranker.acompress_documents(mixed, QUERY)) == reranker.compress_documents(mixed, QUERY)
+    # a blank document needs no retrieval score for the others' scores to be used
+    scored = [Document(page_content=d.page_content, metadata={"score": s}) for d, s in zip(documents(), [1, 4, 2, 3])]
+    retriever_only = reranker.model_copy(update={"alpha": 0.0, "top_n": None})
+    ranks = [d.metadata["retrieval_rank"] for d in retriever_only.compress_documents([*scored, blank], QUERY)]
+    assert ranks == [1, 3, 2, 0]
 
 
 @pytest.mark.parametrize("query", ["", "   ", "\n\t "])
@@ -202,3 +215,69 @@ def test_inside_contextual_compression_retriever(reranker) -> None:  # type: ign
     (outer,) = collector.traced_runs
     assert [child.name for child in outer.child_runs] == ["FixedRetriever", "RankRAGReranker"]
     assert outer.child_runs[1].outputs["documents"] == result
+
+
+# ------------------------------------------------------------------------------------- the pipe
+@pytest.fixture(scope="module")
+def retriever(embeddings):  # type: ignore[no-untyped-def]
+    """A real vector-store retriever over TEXTS (the embedded MiniLM, in memory), returning all of them."""
+    store = InMemoryVectorStore(embeddings)
+    store.add_documents(documents())
+    return store.as_retriever(search_kwargs={"k": len(TEXTS)})
+
+
+def test_pipes_after_the_query_and_the_retriever(reranker, retriever) -> None:  # type: ignore[no-untyped-def]
+    assert isinstance(reranker, BaseDocumentCompressor) and isinstance(reranker, Runnable)
+    rerank = {"query": RunnablePassthrough(), "documents": retriever} | reranker
+    collector = RunCollectorCallbackHandler()
+    result = rerank.invoke(QUERY, config={"callbacks": [collector]})
+    assert result == reranker.compress_documents(retriever.invoke(QUERY), QUERY)
+    assert len(result) == reranker.top_n and result[0].page_content == TEXTS[1]
+    (outer,) = collector.traced_runs
+    assert [child.name for child in outer.child_runs][-1] == "RankRAGReranker"  # one run, under the sequence
+    assert asyncio.run(rerank.ainvoke(QUERY)) == result
+    assert rerank.batch([QUERY, QUERY]) == [result, result]
+    # the reranker's output pipes on like any Runnable's
+    pids = rerank | (lambda docs: [d.metadata["source"] for d in docs])
+    assert pids.invoke(QUERY) == [d.metadata["source"] for d in result]
+
+
+def test_invoked_directly_with_query_and_documents(reranker) -> None:  # type: ignore[no-untyped-def]
+    expected = reranker.compress_documents(documents(), QUERY)
+    assert reranker.invoke({"query": QUERY, "documents": documents()}) == expected
+    assert reranker.invoke({"question": QUERY, "documents": documents()}) == expected
+    assert asyncio.run(reranker.ainvoke({"query": QUERY, "documents": documents()})) == expected
+    assert reranker.invoke({"query": QUERY, "documents": []}) == []
+    assert reranker.InputType.__name__ == "RerankInput"
+
+
+def test_the_bare_pipe_says_how_to_compose(reranker, retriever) -> None:  # type: ignore[no-untyped-def]
+    """`retriever | reranker` builds, but the retriever's output has no query: the error names the composition."""
+    with pytest.raises(TypeError, match=r"needs the query as well as the documents.*RunnablePassthrough\(\)"):
+        (retriever | reranker).invoke(QUERY)
+    with pytest.raises(ValueError, match="needs a 'documents' entry"):
+        reranker.invoke({"query": QUERY})
+    with pytest.raises(ValueError, match="query is empty or only whitespace"):
+        reranker.invoke({"query": " ", "documents": documents()})
+
+
+def test_embedded_embeddings_is_the_packaged_minilm(embeddings) -> None:  # type: ignore[no-untyped-def]
+    from langchain_core.embeddings import Embeddings
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+    from rankrag.model.embedded import embedding_model_path
+
+    assert isinstance(embeddings, HuggingFaceEmbeddings) and isinstance(embeddings, Embeddings)
+    assert embeddings.model_name == str(embedding_model_path())
+    vector = embeddings.embed_query(QUERY)
+    assert len(vector) == 384
+    other = embedded_embeddings(encode_kwargs={"batch_size": 2})
+    assert other.embed_documents([QUERY])[0] == pytest.approx(vector, abs=1e-5)
+
+
+def test_embedded_embeddings_without_its_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rankrag import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "langchain_huggingface", None)  # makes the import fail
+    with pytest.raises(MissingDependencyError, match=r"embedded_embeddings\(\) needs langchain_huggingface.*rankrag\["):
+        embedded_embeddings()
