@@ -1,9 +1,14 @@
-"""LlamaIndex components on one shared RankRAG model: a node reranker and an LLM.
+"""LlamaIndex components on one shared RankRAG model: a node reranker and an LLM; and the embedded MiniLM
+embeddings for the index.
 
->>> from rankrag_llamaindex import RankRAGLLM, RankRAGReranker
+>>> from rankrag_llamaindex import RankRAGLLM, RankRAGReranker, embedded_embed_model
+>>> index = VectorStoreIndex.from_documents(documents, embed_model=embedded_embed_model())  # local all-MiniLM-L6-v2
 >>> engine = index.as_query_engine(
 ...     llm=RankRAGLLM(), node_postprocessors=[RankRAGReranker(top_n=5)], similarity_top_k=20
 ... )
+
+Blank nodes (empty or whitespace-only text) never take a top-n slot and never reach the LLM; an empty
+prompt is a ValueError (:mod:`rankrag.adapter_support`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ except ImportError as error:
         'rankrag_llamaindex needs LlamaIndex; install it with: pip install "rankrag[llamaindex]"'
     ) from error
 
+from rankrag_llamaindex.embeddings import embedded_embed_model
 from rankrag_llamaindex.llm import RankRAGLLM
 from rankrag_llamaindex.reranker import RankRAGReranker
 
-__all__ = ["RankRAGLLM", "RankRAGReranker"]
+__all__ = ["RankRAGLLM", "RankRAGReranker", "embedded_embed_model"]

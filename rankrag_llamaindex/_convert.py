@@ -9,7 +9,7 @@ from typing import Any
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse, MessageRole
 from llama_index.core.schema import MetadataMode, NodeWithScore
 
-from rankrag import Generation, RankRAGModel
+from rankrag import Generation, RankRAGModel, adapter_support
 
 RETRIEVAL_SCORE_KEY = "retrieval_score"
 LLM_SCORE_KEY = "llm_score"
@@ -82,10 +82,18 @@ def node_text(node: NodeWithScore, metadata_mode: MetadataMode) -> str:
     return node.node.get_content(metadata_mode=metadata_mode)
 
 
-def first_stage_scores(nodes: Sequence[NodeWithScore]) -> list[float] | None:
-    """The retrieval scores when every node has one; None (rank-based fusion) otherwise."""
-    scores = [node.score for node in nodes]
-    return None if any(score is None for score in scores) else [float(s) for s in scores]  # type: ignore[arg-type]
+def passage_text(node: NodeWithScore, metadata_mode: MetadataMode) -> str:
+    """What the model reads for a node: its text with the ``metadata_mode`` metadata, or "" when the node's
+    own text is blank (metadata alone is no passage), so that the blank-passage rule leaves it out."""
+    if adapter_support.is_blank(node.node.get_content(metadata_mode=MetadataMode.NONE)):
+        return ""
+    return node_text(node, metadata_mode)
+
+
+def first_stage_scores(nodes: Sequence[NodeWithScore]) -> list[float | None]:
+    """The retrieval score of each node (None where it has none); the core falls back on the retrieval order
+    unless every non-blank node has one."""
+    return [None if node.score is None else float(node.score) for node in nodes]
 
 
 def scored_node(original: NodeWithScore, score: float, llm_score: float) -> NodeWithScore:
@@ -112,22 +120,21 @@ def _with_keys(keys: list[str]) -> list[str]:
 
 # ------------------------------------------------------------------------------------------- llm
 def chat_messages_to_dicts(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
-    """LlamaIndex chat messages as the role/content dicts of the model's chat template."""
-    if not messages:
-        raise ValueError("messages is empty; pass at least one ChatMessage")
+    """LlamaIndex chat messages as the role/content dicts of the model's chat template. No messages, or none
+    with text besides a system prompt, is :data:`rankrag.adapter_support.EMPTY_PROMPT_MESSAGE`'s ValueError."""
     converted = []
     for index, message in enumerate(messages):
         if not isinstance(message, ChatMessage):
             raise TypeError(f"messages[{index}] must be a ChatMessage, got {type(message).__name__}")
         role = message.role.value if isinstance(message.role, MessageRole) else str(message.role)
         converted.append({"role": role, "content": message.content or ""})
-    return converted
+    return adapter_support.check_conversation(converted)
 
 
 def completion_messages(prompt: str, system_prompt: str | None) -> list[dict[str, str]]:
-    """A plain completion prompt as one user turn (after the LLM's system prompt, if any)."""
-    if not isinstance(prompt, str):
-        raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
+    """A plain completion prompt as one user turn (after the LLM's system prompt, if any); a blank prompt is
+    :data:`rankrag.adapter_support.EMPTY_PROMPT_MESSAGE`'s ValueError."""
+    adapter_support.check_prompt(prompt)
     system = [{"role": "system", "content": system_prompt}] if system_prompt else []
     return [*system, {"role": "user", "content": prompt}]
 

@@ -23,7 +23,7 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.custom import CustomLLM
 from typing_extensions import Self
 
-from rankrag import RankRAGModel
+from rankrag import RankRAGModel, adapter_support
 from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS
 from rankrag_llamaindex import _convert
 
@@ -32,7 +32,9 @@ class RankRAGLLM(CustomLLM):
     """A LlamaIndex ``LLM`` answering with a shared :class:`rankrag.RankRAGModel` (greedy by default).
 
     Chat requests use the model's chat template; ``complete`` sends the prompt as one user turn
-    (``formatted=True`` sends it verbatim). Async methods run generation in a worker thread.
+    (``formatted=True`` sends it verbatim). Async methods run generation in a worker thread. An empty or
+    whitespace-only prompt (or a chat with no text besides a system prompt) is a ValueError, with the same
+    message as ``rankrag_langchain.RankRAGLLM`` (:data:`rankrag.adapter_support.EMPTY_PROMPT_MESSAGE`).
 
     >>> llm = RankRAGLLM()                                   # embedded SmolLM2, shared with RankRAGReranker
     >>> llm = RankRAGLLM("nvidia/Llama3-ChatQA-1.5-8B", quantization="4bit", max_new_tokens=128)
@@ -114,8 +116,7 @@ class RankRAGLLM(CustomLLM):
 
     def _completion_ids(self, prompt: str, formatted: bool) -> list[int]:
         if formatted:
-            if not isinstance(prompt, str):
-                raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
+            adapter_support.check_prompt(prompt)
             # An already formatted prompt is tokenised as the core tokenises the prompts it renders.
             return self._model.tokenizer.encode(prompt, add_special_tokens=self._model.prompt_style == "chatqa")
         return self._model.messages_prompt_ids(_convert.completion_messages(prompt, self.system_prompt))

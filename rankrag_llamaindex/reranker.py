@@ -14,8 +14,8 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 from typing_extensions import Self
 
-from rankrag import RankRAGModel
-from rankrag.model.selection import Selection, aselect, select
+from rankrag import RankRAGModel, adapter_support
+from rankrag.model.selection import Selection
 from rankrag.model.validation import check_query
 from rankrag_llamaindex import _convert
 
@@ -27,7 +27,8 @@ class RankRAGReranker(BaseNodePostprocessor):
 
     ``NodeWithScore.score`` becomes the RankRAG score (fused with the retrieval score when ``alpha`` < 1);
     the returned nodes are copies whose metadata keeps ``retrieval_score`` and ``llm_score`` (P(True)).
-    Nodes whose text is empty are not sent to the model: they score 0 and come last.
+    Nodes whose text is blank (empty or whitespace only) are not sent to the model and never returned
+    (see :mod:`rankrag.adapter_support`).
 
     >>> reranker = RankRAGReranker(top_n=5)                      # embedded SmolLM2, shared with RankRAGLLM
     >>> engine = index.as_query_engine(similarity_top_k=20, node_postprocessors=[reranker], llm=RankRAGLLM())
@@ -97,7 +98,8 @@ class RankRAGReranker(BaseNodePostprocessor):
             return []
         self._start_event(nodes, query_bundle)
         with self.callback_manager.event(CBEventType.RERANKING, payload=self._callback_payload(nodes, query)) as event:
-            result = self._result(nodes, select(self._model, query, texts, **self._selection_options(nodes)))
+            selection = adapter_support.select(self._model, query, texts, **self._selection_options(nodes))
+            result = self._result(nodes, selection)
             event.on_end(payload={EventPayload.NODES: result})
         dispatcher.event(ReRankEndEvent(nodes=result))
         return result
@@ -112,7 +114,7 @@ class RankRAGReranker(BaseNodePostprocessor):
             return []
         self._start_event(nodes, query_bundle)
         with self.callback_manager.event(CBEventType.RERANKING, payload=self._callback_payload(nodes, query)) as event:
-            selection = await aselect(self._model, query, texts, **self._selection_options(nodes))
+            selection = await adapter_support.aselect(self._model, query, texts, **self._selection_options(nodes))
             result = self._result(nodes, selection)
             event.on_end(payload={EventPayload.NODES: result})
         dispatcher.event(ReRankEndEvent(nodes=result))
@@ -120,18 +122,14 @@ class RankRAGReranker(BaseNodePostprocessor):
 
     # ------------------------------------------------------------------------ helpers
     def _request(self, nodes: Sequence[NodeWithScore], query_bundle: QueryBundle | None) -> tuple[str, list[str]]:
-        """The query and one text per node ("" for a node without content, which is not scored)."""
+        """The query and one text per node ("" for a node whose own text is blank, which is not scored)."""
         query = _query_string(query_bundle)
         if isinstance(nodes, (str, NodeWithScore)) or not isinstance(nodes, Sequence):
             raise TypeError(f"nodes must be a list of NodeWithScore, got {type(nodes).__name__}")
         for index, node in enumerate(nodes):
             if not isinstance(node, NodeWithScore):
                 raise TypeError(f"nodes[{index}] must be a NodeWithScore, got {type(node).__name__}")
-        texts = [
-            _convert.node_text(node, self.metadata_mode) if node.node.get_content(MetadataMode.NONE).strip() else ""
-            for node in nodes
-        ]
-        return query, texts
+        return query, [_convert.passage_text(node, self.metadata_mode) for node in nodes]
 
     def _selection_options(self, nodes: Sequence[NodeWithScore]) -> dict[str, Any]:
         return {

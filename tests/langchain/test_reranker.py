@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import sys
 
 import pytest
 from langchain_core.documents import Document
@@ -13,7 +12,7 @@ from langchain_core.runnables import Runnable, RunnablePassthrough
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 from langchain_core.vectorstores import InMemoryVectorStore
 
-from rankrag_langchain import RankRAGReranker, embedded_embeddings
+from rankrag_langchain import RankRAGReranker
 
 QUERY = "What is the capital of Kenya?"
 TEXTS = [
@@ -227,7 +226,7 @@ def retriever(embeddings):  # type: ignore[no-untyped-def]
 
 
 def test_pipes_after_the_query_and_the_retriever(reranker, retriever) -> None:  # type: ignore[no-untyped-def]
-    assert isinstance(reranker, BaseDocumentCompressor) and isinstance(reranker, Runnable)
+    assert issubclass(RankRAGReranker, BaseDocumentCompressor) and issubclass(RankRAGReranker, Runnable)
     rerank = {"query": RunnablePassthrough(), "documents": retriever} | reranker
     collector = RunCollectorCallbackHandler()
     result = rerank.invoke(QUERY, config={"callbacks": [collector]})
@@ -259,25 +258,3 @@ def test_the_bare_pipe_says_how_to_compose(reranker, retriever) -> None:  # type
         reranker.invoke({"query": QUERY})
     with pytest.raises(ValueError, match="query is empty or only whitespace"):
         reranker.invoke({"query": " ", "documents": documents()})
-
-
-def test_embedded_embeddings_is_the_packaged_minilm(embeddings) -> None:  # type: ignore[no-untyped-def]
-    from langchain_core.embeddings import Embeddings
-    from langchain_huggingface import HuggingFaceEmbeddings
-
-    from rankrag.model.embedded import embedding_model_path
-
-    assert isinstance(embeddings, HuggingFaceEmbeddings) and isinstance(embeddings, Embeddings)
-    assert embeddings.model_name == str(embedding_model_path())
-    vector = embeddings.embed_query(QUERY)
-    assert len(vector) == 384
-    other = embedded_embeddings(encode_kwargs={"batch_size": 2})
-    assert other.embed_documents([QUERY])[0] == pytest.approx(vector, abs=1e-5)
-
-
-def test_embedded_embeddings_without_its_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rankrag import MissingDependencyError
-
-    monkeypatch.setitem(sys.modules, "langchain_huggingface", None)  # makes the import fail
-    with pytest.raises(MissingDependencyError, match=r"embedded_embeddings\(\) needs langchain_huggingface.*rankrag\["):
-        embedded_embeddings()

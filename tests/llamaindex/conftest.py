@@ -75,11 +75,9 @@ def squad_questions() -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="session")
 def embed_model():  # type: ignore[no-untyped-def]
     """The packaged all-MiniLM-L6-v2 as a LlamaIndex embedding (loaded from disk, never from the hub)."""
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from rankrag_llamaindex import embedded_embed_model
 
-    from rankrag.model.embedded import embedding_model_path
-
-    return HuggingFaceEmbedding(model_name=str(embedding_model_path()))
+    return embedded_embed_model()
 
 
 @pytest.fixture(scope="session")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from llama_index.core.llms import ChatMessage, MessageRole
 from llama_index.core.postprocessor import LLMRerank
 from llama_index.core.prompts import PromptTemplate
 
+from rankrag.adapter_support import EMPTY_PROMPT_MESSAGE
 from rankrag_llamaindex import RankRAGLLM
 
 FRANCE = "What is the capital of France?"
@@ -79,8 +81,6 @@ def test_per_call_options_override_the_defaults(llm):
 def test_bad_calls_raise_clear_errors(llm):
     with pytest.raises(TypeError, match="unsupported generation options"):
         llm.complete(FRANCE, frequency_penalty=1.0)
-    with pytest.raises(ValueError, match="messages is empty"):
-        llm.chat([])
     with pytest.raises(TypeError, match=r"messages\[0\] must be a ChatMessage"):
         llm.chat([{"role": "user", "content": "hi"}])
     with pytest.raises(ValueError, match="max_new_tokens"):
@@ -134,3 +134,50 @@ def test_llamaindex_llm_rerank_runs_on_rankrag_llm(llm, hamlet_nodes):
     # A 135M model rarely follows LLMRerank's answer format: any parse (even none) is fine, crashing is not.
     assert len(reranked) <= 2
     assert all(node.node.node_id in {"n0", "n1", "n2"} for node in reranked)
+
+
+EMPTY = re.escape(EMPTY_PROMPT_MESSAGE)  # the same message as rankrag_langchain.RankRAGLLM
+
+
+@pytest.mark.parametrize("prompt", ["", "  \n\t"], ids=repr)
+def test_an_empty_prompt_is_a_clear_error_in_every_form(llm, prompt):
+    for formatted in (False, True):
+        with pytest.raises(ValueError, match=EMPTY):
+            llm.complete(prompt, formatted=formatted)
+        with pytest.raises(ValueError, match=EMPTY):
+            list(llm.stream_complete(prompt, formatted=formatted))
+    with pytest.raises(ValueError, match=EMPTY):
+        llm.model_copy(update={"system_prompt": "Answer briefly."}).complete(prompt)
+
+    async def run_async() -> None:
+        with pytest.raises(ValueError, match=EMPTY):
+            await llm.acomplete(prompt)
+        with pytest.raises(ValueError, match=EMPTY):
+            [chunk async for chunk in await llm.astream_complete(prompt)]
+
+    asyncio.run(run_async())
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [],
+        [ChatMessage(role=MessageRole.USER, content="")],
+        [ChatMessage(role=MessageRole.USER, content=None)],
+        [ITALY[0], ChatMessage(role=MessageRole.USER, content="   ")],
+    ],
+    ids=["no messages", "empty", "no content", "system prompt only"],
+)
+def test_an_empty_chat_is_a_clear_error_in_every_form(llm, messages):
+    with pytest.raises(ValueError, match=EMPTY):
+        llm.chat(messages)
+    with pytest.raises(ValueError, match=EMPTY):
+        list(llm.stream_chat(messages))
+
+    async def run_async() -> None:
+        with pytest.raises(ValueError, match=EMPTY):
+            await llm.achat(messages)
+        with pytest.raises(ValueError, match=EMPTY):
+            [chunk async for chunk in await llm.astream_chat(messages)]
+
+    asyncio.run(run_async())

@@ -67,3 +67,28 @@ async def test_async_query_engine(squad_index, squad_questions, rankrag_componen
     question = squad_questions[POPE]
     response = await engine.aquery(question["question"])
     assert_answered(question, str(response), response.source_nodes)
+
+
+def test_blank_nodes_never_reach_the_llm(embed_model, embedded_model, monkeypatch):
+    """The blank-passage rule through a query engine: a real index holds blank nodes; the reranker leaves them
+    out, so they are neither source nodes nor part of the prompt, even with top_n above the non-blank count."""
+    from llama_index.core import VectorStoreIndex
+    from llama_index.core.schema import TextNode
+
+    texts = ["", "Nairobi is the capital and largest city of Kenya.", "   ", "Warsaw is the capital of Poland."]
+    nodes = [TextNode(text=text, id_=f"t{i}") for i, text in enumerate(texts)]
+    index = VectorStoreIndex(nodes, embed_model=embed_model)
+    llm = RankRAGLLM(model=embedded_model, max_new_tokens=8)
+    prompts: list[str] = []
+    generate_ids = embedded_model.generate_ids
+
+    def spy(prompt_ids, **options):  # type: ignore[no-untyped-def]
+        prompts.append(embedded_model.tokenizer.decode(prompt_ids))
+        return generate_ids(prompt_ids, **options)
+
+    monkeypatch.setattr(embedded_model, "generate_ids", spy)
+    reranker = RankRAGReranker(model=embedded_model, top_n=4)
+    engine = index.as_query_engine(llm=llm, node_postprocessors=[reranker], similarity_top_k=len(texts))
+    response = engine.query("What is the capital of Kenya?")
+    assert sorted(node.node.node_id for node in response.source_nodes) == ["t1", "t3"]
+    assert len(prompts) == 1 and "Nairobi" in prompts[0] and "Warsaw" in prompts[0]

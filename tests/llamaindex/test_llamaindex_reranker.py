@@ -117,18 +117,30 @@ def test_a_query_bundle_without_a_query_string_is_a_clear_error(reranker, hamlet
         reranker.postprocess_nodes(hamlet_nodes, query_bundle=bundle)
 
 
-def test_nodes_with_empty_text_are_kept_last_unscored(embedded_model, hamlet_nodes):
-    empty = [
+def test_blank_nodes_never_take_a_slot(embedded_model, hamlet_nodes):
+    """The blank-passage rule: nodes whose own text is empty or whitespace are not scored and never returned,
+    also when the metadata shown to the model would make their content non-empty."""
+    blank = [
         NodeWithScore(node=TextNode(text="", id_="blank"), score=1.0),
-        NodeWithScore(node=TextNode(text="   ", id_="spaces"), score=0.95),
+        NodeWithScore(node=TextNode(text="   ", id_="spaces", metadata={"title": "Hamlet"}), score=0.95),
+        NodeWithScore(node=TextNode(text="\n\t", id_="unscored"), score=None),
     ]
     reranker = RankRAGReranker(model=embedded_model, top_n=10)
-    reranked = reranker.postprocess_nodes(empty + hamlet_nodes, query_str=QUERY)
-    assert ids(reranked[:3]) == ids(reranker.postprocess_nodes(hamlet_nodes, query_str=QUERY))
-    assert ids(reranked[3:]) == ["blank", "spaces"]
-    assert [n.score for n in reranked[3:]] == [0.0, 0.0]
-    assert [n.node.metadata["retrieval_score"] for n in reranked[3:]] == [1.0, 0.95]
-    assert [n.score for n in reranker.postprocess_nodes(empty, query_str=QUERY)] == [0.0, 0.0]
+    reranked = reranker.postprocess_nodes(blank + hamlet_nodes, query_str=QUERY)
+    alone = reranker.postprocess_nodes(hamlet_nodes, query_str=QUERY)
+    assert ids(reranked) == ids(alone)  # the blanks' retrieval scores (or lack of one) change nothing
+    assert [n.score for n in reranked] == pytest.approx([n.score for n in alone])
+    assert reranker.postprocess_nodes(blank, query_str=QUERY) == []
+    # with fewer non-blank nodes than top_n the free slots stay empty
+    two = RankRAGReranker(model=embedded_model, top_n=3).postprocess_nodes(blank + hamlet_nodes[:2], query_str=QUERY)
+    assert sorted(ids(two)) == ["n0", "n1"]
+
+
+async def test_blank_nodes_never_take_a_slot_async(embedded_model, hamlet_nodes):
+    blank = [NodeWithScore(node=TextNode(text=" ", id_="blank"), score=1.0)]
+    reranker = RankRAGReranker(model=embedded_model, top_n=3)
+    reranked = await reranker.apostprocess_nodes(blank + hamlet_nodes, query_str=QUERY)
+    assert ids(reranked) == ids(reranker.postprocess_nodes(hamlet_nodes, query_str=QUERY))
 
 
 def test_wrong_node_types_are_a_clear_error(reranker):
