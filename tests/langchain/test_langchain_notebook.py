@@ -26,16 +26,19 @@ def venv_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return KERNEL_NAME
 
 
-def test_quickstart_notebook_runs(venv_kernel: str) -> None:
+def test_quickstart_notebook_runs(venv_kernel: str, tmp_path: Path) -> None:
+    """Run from an empty directory, as outside a source checkout: its data ships with the package."""
     import nbformat
     from nbclient import NotebookClient
 
     notebook = nbformat.read(NOTEBOOK, as_version=4)
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
     client = NotebookClient(
         notebook,
         kernel_name=venv_kernel,
         timeout=300,
-        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+        resources={"metadata": {"path": str(workdir)}},
     )
     client.execute()
     outputs = "".join(
@@ -44,3 +47,26 @@ def test_quickstart_notebook_runs(venv_kernel: str) -> None:
     assert "shared: True True" in outputs
     assert "Answer:" in outputs and "21 February 1804" in outputs
     assert "Steam_engine#2" in outputs  # the paragraph holding the answer is among the cited sources
+    assert "32 passages indexed" in outputs
+    piped = next(cell for cell in notebook.cells if cell.cell_type == "code" and "RunnablePassthrough()" in cell.source)
+    assert "Steam_engine#2" in "".join(output.get("text", "") for output in piped.outputs)  # the `|` composition
+
+
+def test_sample_corpus_ships_the_squad_paragraphs() -> None:
+    """The notebook's data, rankrag.sample_corpus, is the fixture's SQuAD paragraphs, with their pids."""
+    from rankrag.sample_corpus import articles_dir, passages, titles
+
+    fixture = Path(__file__).parent.parent / "fixtures" / "squad_passages.jsonl"
+    squad = {row["pid"]: row for row in map(json.loads, fixture.read_text(encoding="utf-8").splitlines())}
+    shipped = passages()
+    assert len(shipped) == 32 and titles() == ["Amazon_rainforest", "Kenya", "Steam_engine", "Warsaw"]
+    assert all(squad[p.pid]["text"] == p.text and squad[p.pid]["title"] == p.title for p in shipped)
+    assert [p.pid for p in passages("Kenya")] == [f"Kenya#{i}" for i in range(8)]
+    assert sorted(path.name for path in articles_dir().iterdir()) == [
+        "Amazon_rainforest.txt",
+        "Kenya.md",
+        "Steam_engine.txt",
+        "Warsaw.md",
+    ]
+    with pytest.raises(ValueError, match="no article 'Paris'"):
+        passages("Paris")

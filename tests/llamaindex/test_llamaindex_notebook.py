@@ -14,6 +14,9 @@ pytest.importorskip("ipykernel")
 
 NOTEBOOK = Path(__file__).parent.parent.parent / "notebooks" / "llamaindex_quickstart.ipynb"
 KERNEL_NAME = "rankrag-test-venv"
+CALIBRATION = (
+    Path(__file__).parent.parent.parent / "rankrag" / "adapters" / "smollm2-135m-rankrag" / "rankrag_calibration.json"
+)
 
 
 def install_kernel_spec(jupyter_dir: Path) -> None:
@@ -37,11 +40,13 @@ def test_quickstart_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # the notebook's Chroma DB lands in this test's temp dir
 
     notebook = nbformat.read(NOTEBOOK, as_version=4)
+    workdir = tmp_path / "elsewhere"  # as outside a source checkout: the corpus ships with the package
+    workdir.mkdir()
     client = nbclient.NotebookClient(
         notebook,
         kernel_name=KERNEL_NAME,
         timeout=300,
-        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+        resources={"metadata": {"path": str(workdir)}},
     )
     client.execute()
 
@@ -51,6 +56,11 @@ def test_quickstart_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
         return "".join(output.get("text", "") for output in cell.outputs if output.output_type == "stream")
 
     assert "same model: True" in printed("same model")
+    # the text about the fusion weight is the shipped calibration's
+    alpha = json.loads(CALIBRATION.read_text(encoding="utf-8"))["alpha"]
+    assert f"calibrated alpha: {alpha}" in printed("same model")
+    fusion_text = next(c.source for c in notebook.cells if c.cell_type == "markdown" and "fuses" in c.source)
+    assert f"alpha = {alpha:.2f}" in fusion_text and "not calibrated" not in fusion_text
     answer = next(line for line in printed("query_engine.query").splitlines() if line.startswith("answer:"))
     assert "Trevithick" in answer
     assert "East African Community" in printed("print_response_stream")
