@@ -9,8 +9,9 @@ way to get it, built on this module::
     from rankrag_llamaindex import embedded_embed_model   # LlamaIndex BaseEmbedding
     index = VectorStoreIndex.from_documents(documents, embed_model=embedded_embed_model())
 
-Both need sentence-transformers and the framework's Hugging Face embedding package; without them they
-raise :class:`rankrag.MissingDependencyError` naming the extra (:data:`EMBEDDINGS_EXTRA`) to install.
+Both need sentence-transformers and the framework's Hugging Face embedding package, which the framework's
+extra installs (``rankrag[langchain]``, ``rankrag[llamaindex]``); without them they raise
+:class:`rankrag.MissingDependencyError` naming that extra.
 """
 
 from __future__ import annotations
@@ -21,14 +22,11 @@ from types import ModuleType
 from rankrag.model.embedded import EMBEDDING_NAME, EMBEDDING_PACKAGE, embedding_model_path
 from rankrag.optional import require
 
-__all__ = ["EMBEDDINGS_EXTRA", "EMBEDDING_NAME", "EMBEDDING_PACKAGE", "embedding_model_path", "require_embeddings"]
-
-EMBEDDINGS_EXTRA = "chroma"
-"""The ``rankrag[...]`` extra that installs sentence-transformers and both frameworks' embedding packages."""
+__all__ = ["EMBEDDING_NAME", "EMBEDDING_PACKAGE", "embedding_model_path", "require_embeddings"]
 
 
-def require_embeddings(module: str, purpose: str) -> tuple[ModuleType, Path]:
+def require_embeddings(module: str, extra: str, purpose: str) -> tuple[ModuleType, Path]:
     """Import a framework's embedding ``module`` (and sentence-transformers, which it loads the model with),
-    and return it with the embedded model's directory; a missing one names :data:`EMBEDDINGS_EXTRA`."""
-    require("sentence_transformers", EMBEDDINGS_EXTRA, purpose)
-    return require(module, EMBEDDINGS_EXTRA, purpose), embedding_model_path()
+    and return it with the embedded model's directory; a missing one names ``rankrag[extra]``."""
+    require("sentence_transformers", extra, purpose)
+    return require(module, extra, purpose), embedding_model_path()

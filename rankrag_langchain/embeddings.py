@@ -19,9 +19,9 @@ def embedded_embeddings(**options: Any) -> Embeddings:
 
     ``options`` go to ``HuggingFaceEmbeddings`` (e.g. ``model_kwargs={"device": "cpu"}``,
     ``encode_kwargs={"batch_size": 64}``). Each call loads the model (about 90 MB); build it once and reuse
-    it. Without langchain-huggingface or sentence-transformers this raises
+    it. Without langchain-huggingface or sentence-transformers (both in ``rankrag[langchain]``) this raises
     :class:`rankrag.MissingDependencyError` with the install command.
     """
-    module, path = require_embeddings("langchain_huggingface", "embedded_embeddings()")
+    module, path = require_embeddings("langchain_huggingface", "langchain", "embedded_embeddings()")
     embeddings: Embeddings = module.HuggingFaceEmbeddings(model_name=str(path), **options)
     return embeddings

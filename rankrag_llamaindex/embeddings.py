@@ -21,9 +21,9 @@ def embedded_embed_model(**options: Any) -> BaseEmbedding:
     LlamaIndex's default ``embed_model`` is OpenAI's, which needs another package and an API key; pass this
     one as ``embed_model=`` or set ``Settings.embed_model``. ``options`` go to ``HuggingFaceEmbedding``
     (e.g. ``device="cpu"``, ``embed_batch_size=64``). Each call loads the model (about 90 MB); build it once
-    and reuse it. Without llama-index-embeddings-huggingface or sentence-transformers this raises
-    :class:`rankrag.MissingDependencyError` with the install command.
+    and reuse it. Without llama-index-embeddings-huggingface or sentence-transformers (``rankrag[llamaindex]``)
+    this raises :class:`rankrag.MissingDependencyError` with the install command.
     """
-    module, path = require_embeddings("llama_index.embeddings.huggingface", "embedded_embed_model()")
+    module, path = require_embeddings("llama_index.embeddings.huggingface", "llamaindex", "embedded_embed_model()")
     embed_model: BaseEmbedding = module.HuggingFaceEmbedding(model_name=str(path), **options)
     return embed_model

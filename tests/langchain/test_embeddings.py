@@ -29,7 +29,9 @@ def test_embedded_embeddings_without_its_package_names_the_extra(monkeypatch: py
     from rankrag import MissingDependencyError
 
     monkeypatch.setitem(sys.modules, "langchain_huggingface", None)  # makes the import fail
-    with pytest.raises(MissingDependencyError, match=r"embedded_embeddings\(\) needs langchain_huggingface.*rankrag\["):
+    with pytest.raises(
+        MissingDependencyError, match=r"embedded_embeddings\(\) needs langchain_huggingface.*rankrag\[langchain\]"
+    ):
         embedded_embeddings()
 
 

@@ -37,7 +37,8 @@ def test_in_a_real_index(embed_model) -> None:  # type: ignore[no-untyped-def]
 def test_without_its_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "llama_index.embeddings.huggingface", None)  # makes the import fail
     with pytest.raises(
-        MissingDependencyError, match=r"embedded_embed_model\(\) needs llama_index.embeddings.huggingface.*rankrag\["
+        MissingDependencyError,
+        match=r"embedded_embed_model\(\) needs llama_index.embeddings.huggingface.*rankrag\[llamaindex\]",
     ):
         embedded_embed_model()
 
