@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from rankrag import log_filters  # noqa: F401  # quiets library log noise before anything imports bitsandbytes
+
 if TYPE_CHECKING:
     from rankrag.errors import (
         MissingDependencyError,

@@ -139,7 +139,34 @@ def resolve_source(source: str | os.PathLike[str] | None) -> tuple[str, str | No
         raise ModelNotFoundError(
             f"model {text!r} not found: no such directory, .gguf file or 'org/name' Hugging Face id"
         )
+    require_cached_or_allowed(text, "config.json", "model")
     return text, None
+
+
+ALLOW_DOWNLOADS_ENV = "RANKRAG_ALLOW_DOWNLOADS"
+
+
+def downloads_allowed() -> bool:
+    """Whether a Hugging Face id that is not in the local cache may be fetched: only when the user says so
+    with ``RANKRAG_ALLOW_DOWNLOADS=1``, and never under ``HF_HUB_OFFLINE=1``."""
+    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    return not offline and os.environ.get(ALLOW_DOWNLOADS_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def require_cached_or_allowed(repo_id: str, filename: str, kind: str) -> None:
+    """Fail at once, naming the problem, for an id that is neither a local path nor in the local Hugging Face
+    cache, unless downloads are allowed: nothing is fetched at run time by default (no minute of retries)."""
+    if downloads_allowed():
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(repo_id, filename), str):
+        return
+    raise ModelNotFoundError(
+        f"{kind} {repo_id!r} not found: no such local directory or file, and not in the local Hugging Face cache. "
+        f"rankrag downloads nothing unless you allow it: set {ALLOW_DOWNLOADS_ENV}=1 to fetch {repo_id!r} from "
+        f"the Hugging Face Hub (see docs/troubleshooting.md)"
+    )
 
 
 def resolve_adapter(adapter: str | os.PathLike[str] | None, source: str, gguf_file: str | None) -> str | None:
@@ -155,7 +182,8 @@ def resolve_adapter(adapter: str | os.PathLike[str] | None, source: str, gguf_fi
             raise ModelNotFoundError(f"adapter directory {str(path)!r} has no adapter_config.json")
         return str(path.resolve())
     if _looks_like_path(os.fspath(adapter)):
-        raise ModelNotFoundError(f"adapter {os.fspath(adapter)!r} not found")
+        raise ModelNotFoundError(f"adapter {os.fspath(adapter)!r} not found: no such directory")
+    require_cached_or_allowed(os.fspath(adapter), "adapter_config.json", "adapter")
     return os.fspath(adapter)
 
 
@@ -226,25 +254,32 @@ def _quantization_config(quantization: Quantization, dtype: torch.dtype) -> Any:
     return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=["lm_head"])
 
 
-class _OncePerProcess(logging.Filter):
-    """Lets a log message whose format starts with ``prefix`` through the first time only."""
-
-    def __init__(self, prefix: str) -> None:
-        super().__init__()
-        self.prefix = prefix
-        self.seen = False
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not str(record.msg).startswith(self.prefix):
-            return True
-        if self.seen:
-            return False
-        self.seen = True
-        return True
+# Loads of less than this much weight take about a second: no progress bar for them, as for a cached tokenizer.
+QUIET_LOAD_BYTES = 1 << 30
 
 
-# bitsandbytes logs on every int8 matmul with float32 inputs; once is informative, thousands are noise.
-logging.getLogger("bitsandbytes.autograd._functions").addFilter(_OncePerProcess("MatMul8bitLt: inputs will be cast"))
+def _weights_bytes(location: str) -> int | None:
+    """Size of a local model directory's weight files, or None for a hub id."""
+    directory = Path(location)
+    if not directory.is_dir():
+        return None
+    return sum(f.stat().st_size for f in directory.iterdir() if f.suffix in (".safetensors", ".bin", ".gguf"))
+
+
+@contextmanager
+def _progress_bar_for(location: str) -> Iterator[None]:
+    """transformers' "Loading weights" bar only for loads big enough to take a while."""
+    from transformers.utils import logging as transformers_logging
+
+    size = _weights_bytes(location)
+    if size is None or size >= QUIET_LOAD_BYTES or not transformers_logging.is_progress_bar_enabled():
+        yield
+        return
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        transformers_logging.enable_progress_bar()
 
 
 def load_model_and_tokenizer(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -262,7 +297,8 @@ def load_model_and_tokenizer(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrain
         kwargs["device_map"] = {"": spec.device}
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=spec.trust_remote_code)
-        model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(location, **kwargs)
+        with _progress_bar_for(location):
+            model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(location, **kwargs)
     except (OSError, ValueError) as error:
         message = str(error)
         if "safetensors" in message.lower() and not spec.allow_pickle:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,47 @@ def test_a_gguf_is_materialised_per_transformers_version(tmp_path: Path, monkeyp
     here = loading._gguf_fingerprint(gguf)
     monkeypatch.setattr(transformers, "__version__", "5.0.0-other")
     assert loading._gguf_fingerprint(gguf) != here
+
+
+# ------------------------------------------------------------------------- nothing fetched at run time
+@pytest.mark.parametrize("source", ["HuggingFaceTB/SmolLM2-135M-Instruct-typo", "no-such-model"])
+def test_an_uncached_hub_id_fails_at_once_saying_nothing_is_downloaded(
+    source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # as a user's shell has it: the hub would be tried
+    monkeypatch.delenv(loading.ALLOW_DOWNLOADS_ENV, raising=False)
+    started = time.monotonic()
+    with pytest.raises(ModelNotFoundError, match=rf"{re.escape(source)}.*not in the local Hugging Face cache"):
+        RankRAGModel.load(source)
+    assert time.monotonic() - started < 5, "no retries against a hub"
+
+
+def test_an_uncached_adapter_name_fails_at_once(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv(loading.ALLOW_DOWNLOADS_ENV, raising=False)
+    with pytest.raises(ModelNotFoundError, match=r"adapter 'nope' not found: no such local directory"):
+        RankRAGModel.load(tiny_model_dir, adapter="nope")
+
+
+def test_downloads_are_allowed_only_when_asked_and_never_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(loading.ALLOW_DOWNLOADS_ENV, raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    assert not loading.downloads_allowed()
+    monkeypatch.setenv(loading.ALLOW_DOWNLOADS_ENV, "1")
+    assert loading.downloads_allowed()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert not loading.downloads_allowed()
+
+
+def test_loading_the_embedded_model_prints_no_progress_bar_or_kernels_notice() -> None:
+    import importlib.util
+    import subprocess
+    import sys
+
+    code = "from rankrag import RankRAGModel; RankRAGModel.load()"
+    if importlib.util.find_spec("bitsandbytes") is not None:  # the [quantization] extra: it printed on every load
+        code += "; import bitsandbytes"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Loading weights" not in done.stderr
+    assert "gemm_4bit_forward" not in done.stderr
