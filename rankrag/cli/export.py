@@ -22,7 +22,7 @@ def export_command(
 ) -> None:
     """Merge the adapter into the model and write it as a safetensors directory (and a GGUF) to serve.
 
-    `vllm serve OUTPUT` or `python -m llama_cpp.server --model OUTPUT/gguf/model.gguf` then serve the RankRAG
+    `vllm serve OUTPUT` or `rankrag serve --model OUTPUT` then serve the RankRAG
     model; `RankRAGModel.load(OUTPUT)` loads it in-process, with its calibration.
     """
     with command_errors():
