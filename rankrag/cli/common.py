@@ -66,3 +66,10 @@ def load_model(model: str | None, adapter: str, device: str) -> RankRAGModel:
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
     return RankRAGModel.load(model, adapter=None if adapter == "none" else adapter, device=device)
+
+
+GENERATOR_DEFAULT = "auto"  # rankrag.model.rankrag_model.GENERATORS (not imported: `--help` stays light)
+GENERATOR_HELP = (
+    "Which weights answer when an adapter is loaded: auto (what its calibration records; the shipped adapter: "
+    "base), adapter or base."
+)

@@ -12,6 +12,8 @@ import typer
 from rankrag.cli.common import (
     ADAPTER_HELP,
     DATA_DIR_HELP,
+    GENERATOR_DEFAULT,
+    GENERATOR_HELP,
     LIMIT_HELP,
     MODEL_HELP,
     SPLIT_HELP,
@@ -107,6 +109,7 @@ def qa_command(
         help="Comma-separated systems to run: retrieval_order, rankrag, oracle.",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+    generator: str = typer.Option(GENERATOR_DEFAULT, "--generator", help=GENERATOR_HELP),
 ) -> None:
     """Answer from the listed top-k, the RankRAG top-k and the gold contexts; report EM, F1 and Recall@k."""
     with command_errors():
@@ -126,6 +129,8 @@ def qa_command(
         if not items:
             raise ValueError(f"no questions in {dataset!r} for split {split!r}")
         loaded = load_model(model, adapter, device)
+        if generator != GENERATOR_DEFAULT:
+            loaded = loaded.with_options(generator=generator)  # type: ignore[arg-type]  # checked there
         report = evaluate_qa(
             loaded,
             dataset,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from rankrag.cli.common import candidates_option, command_errors
+from rankrag.cli.common import GENERATOR_DEFAULT, GENERATOR_HELP, candidates_option, command_errors
 from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS
 
 if TYPE_CHECKING:
@@ -174,6 +174,7 @@ def run_ask(
     alpha: float | None = None,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     as_json: bool = False,
+    generator: str = "auto",
 ) -> None:
     """Answer ``question`` from the index, streaming to stdout (or printing one JSON object)."""
     _check_ask_options(question, candidates, top_k, max_new_tokens, alpha)
@@ -183,7 +184,7 @@ def run_ask(
     _quiet_libraries()
     client = store.connect(db, chroma_url, create=False)
     documents = store.open_for_reading(client, collection)
-    llm = RankRAGModel.load(model, adapter=adapter)
+    llm = RankRAGModel.load(model, adapter=adapter, generator=generator)  # type: ignore[arg-type]  # checked there
     used = retrieve_and_rerank(llm, documents, question, candidates=candidates, top_k=top_k, alpha=alpha)
     contexts = [p.text for p in used]
     if as_json:
@@ -232,6 +233,7 @@ def ask_command(
     ),
     max_new_tokens: int = typer.Option(DEFAULT_MAX_NEW_TOKENS, "--max-new-tokens", help="Longest answer, in tokens."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object {question, answer, contexts}."),
+    generator: str = typer.Option(GENERATOR_DEFAULT, "--generator", help=GENERATOR_HELP),
 ) -> None:
     """Retrieve from the index, rerank with RankRAG, and answer from the best passages."""
     with command_errors():
@@ -247,6 +249,7 @@ def ask_command(
             alpha=alpha,
             max_new_tokens=max_new_tokens,
             as_json=as_json,
+            generator=generator,
         )
 
 

@@ -1,0 +1,149 @@
+"""Answers in the prompt shapes users write, through the real framework classes, per model.
+
+Each question gets its gold passage(s) and distractors (SQuAD: the gold paragraph and two distractors; HotpotQA:
+the two gold paragraphs and one distractor), shuffled with a fixed seed, and is answered four ways:
+
+* ``rankrag``: RankRAG's own answer prompt (``RankRAGModel.generate``);
+* ``llamaindex``: LlamaIndex's response synthesizer (what a query engine runs after retrieval) with its default
+  templates, over ``TextNode`` s, on ``rankrag_llamaindex.RankRAGLLM``;
+* ``langchain``: a LangChain system + human RAG prompt (LangChain's RAG tutorial) piped into
+  ``rankrag_langchain.RankRAGLLM``;
+* ``plain_unseen``: a plain user message in a wording no blend variant uses, to see whether a gain carries over.
+
+Reported per shape: "answer contains a gold answer" (normalised, SQuAD-style) and token F1. Models:
+``base`` (no adapter), ``shipped`` (the shipped adapter generating), or ``adapter=DIR`` (generating).
+
+    python benchmarks/generation_shapes.py --data-dir DIR --models base,shipped,adapter=runs/x/adapter \
+        --squad 30 --hotpot 20 --max-new-tokens 48 --output runs/eval/shapes.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from statistics import fmean
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import machine  # noqa: E402
+
+SHAPES = ("rankrag", "llamaindex", "langchain", "plain_unseen")
+LANGCHAIN_SYSTEM = (
+    "You are an assistant for question-answering tasks. Use the following pieces of retrieved context to answer "
+    "the question. If you don't know the answer, say that you don't know. Use three sentences maximum and keep the "
+    "answer concise.\n\n{context}"
+)
+PLAIN_UNSEEN = "Use the text below to answer.\n{context}\n\nQ: {question}\nA:"
+
+
+def contains_gold(prediction: str, answers: list[str]) -> float:
+    from rankrag.eval.metrics import normalize_answer
+
+    text = normalize_answer(prediction)
+    return float(any(normalize_answer(a) and normalize_answer(a) in text for a in answers))
+
+
+def items_for(data_dir: str, name: str, count: int, distractors: int) -> list[dict[str, Any]]:
+    from rankrag.data.datasets import load_qa_dataset
+    from rankrag.eval.qa import context_text
+
+    chosen = []
+    for item in load_qa_dataset(data_dir, name, split="dev"):
+        gold = [context_text(c) for c in item.contexts if c.is_gold]
+        others = [context_text(c) for c in item.contexts if not c.is_gold and not c.has_answer]
+        if not gold or len(others) < distractors:
+            continue
+        passages = gold + others[:distractors]
+        random.Random(f"shapes:{item.id}").shuffle(passages)
+        chosen.append({"id": item.id, "question": item.question, "answers": list(item.answers), "passages": passages})
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+def load(spec: str) -> Any:
+    from rankrag import RankRAGModel
+
+    if spec == "base":
+        return RankRAGModel.load(adapter=None)
+    if spec == "shipped":
+        return RankRAGModel.load(generator="adapter")
+    if spec.startswith("adapter="):
+        return RankRAGModel.load(adapter=spec.split("=", 1)[1], generator="adapter")
+    raise SystemExit(f"unknown model {spec!r}: use base, shipped or adapter=DIR")
+
+
+def answerers(model: Any, max_new_tokens: int) -> dict[str, Any]:
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+    from llama_index.core import get_response_synthesizer
+    from llama_index.core.schema import NodeWithScore, TextNode
+
+    from rankrag_langchain import RankRAGLLM as LangChainLLM
+    from rankrag_llamaindex import RankRAGLLM as LlamaIndexLLM
+
+    chain_llm = LangChainLLM(model=model, max_tokens=max_new_tokens)
+    prompt = ChatPromptTemplate.from_messages([("system", LANGCHAIN_SYSTEM), ("human", "{input}")])
+    chain = prompt | chain_llm | StrOutputParser()
+    synthesizer = get_response_synthesizer(llm=LlamaIndexLLM(model=model, max_new_tokens=max_new_tokens))
+
+    def llamaindex(question: str, passages: list[str]) -> str:
+        nodes = [NodeWithScore(node=TextNode(text=p), score=1.0) for p in passages]
+        return str(synthesizer.synthesize(question, nodes=nodes))
+
+    def plain(question: str, passages: list[str]) -> str:
+        text = PLAIN_UNSEEN.format(context="\n\n".join(passages), question=question)
+        return str(chain_llm.invoke(text).content)
+
+    return {
+        "rankrag": lambda q, ps: model.generate(q, ps, max_new_tokens=max_new_tokens),
+        "llamaindex": llamaindex,
+        "langchain": lambda q, ps: chain.invoke({"context": "\n\n".join(ps), "input": q}),
+        "plain_unseen": plain,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default=os.environ.get("RANKRAG_DATA_DIR"))
+    parser.add_argument("--models", default="base,shipped")
+    parser.add_argument("--squad", type=int, default=30)
+    parser.add_argument("--hotpot", type=int, default=20)
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--shapes", default=",".join(SHAPES))
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args()
+    sets = {
+        "squad_v1.1_dev": items_for(args.data_dir, "squad_v1.1_dev", args.squad, 2),
+        "hotpotqa_dev_distractor": items_for(args.data_dir, "hotpotqa_dev_distractor", args.hotpot, 1),
+    }
+    report: dict[str, Any] = {"machine": machine(), "args": vars(args) | {"output": str(args.output)}, "results": {}}
+    for spec in args.models.split(","):
+        model = load(spec)
+        ways = answerers(model, args.max_new_tokens)
+        for shape in args.shapes.split(","):
+            for name, items in sets.items():
+                started = time.perf_counter()
+                predictions = [ways[shape](item["question"], item["passages"]) for item in items]
+                contains = fmean(contains_gold(p, i["answers"]) for p, i in zip(predictions, items))
+                from rankrag.eval.metrics import f1_score
+
+                f1 = fmean(f1_score(p, i["answers"]) for p, i in zip(predictions, items))
+                row = {"contains": round(contains, 3), "f1": round(f1, 3), "n": len(items)}
+                row["seconds"] = round(time.perf_counter() - started, 1)
+                row["examples"] = predictions[:3]
+                report["results"].setdefault(spec, {}).setdefault(shape, {})[name] = row
+                print(f"{spec:>10} {shape:>13} {name:>24}: contains {contains:.3f} F1 {f1:.3f}", flush=True)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(report, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
