@@ -12,31 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from readme_sections import README, section_blocks
 
-README = Path(__file__).parent.parent.parent / "README.md"
 QUESTION = "What is the capital of Japan?"
 ANSWER = "tokyo"
-
-
-def section_blocks(heading: str, language: str) -> list[str]:
-    """The ``language`` code blocks under the heading whose text is ``heading`` (up to the next heading)."""
-    blocks: list[str] = []
-    inside, fence, found = False, None, False
-    for line in README.read_text(encoding="utf-8").splitlines():
-        if fence is None and line.startswith("#"):
-            inside = line.lstrip("#").strip() == heading
-            found = found or inside
-        elif line.startswith("```"):
-            if fence is None:
-                fence = line[3:].strip()
-                if inside and fence == language:
-                    blocks.append("")
-            else:
-                fence = None
-        elif inside and fence == language:
-            blocks[-1] += line + "\n"
-    assert found, f"README has no section {heading!r}"
-    return blocks
 
 
 def run(command: list[str], cwd: Path) -> str:

