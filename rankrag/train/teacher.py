@@ -15,9 +15,6 @@ from typing import Any
 from rankrag.model.embedded import embedding_model_path
 from rankrag.optional import require
 
-# MiniLM was trained with a contrastive loss at scale 20 on cosines, i.e. a softmax temperature of 0.05.
-TEACHER_TEMPERATURE = 0.05
-
 
 class CosineTeacher:
     """Cosine similarity of a sentence-transformers model (the embedded MiniLM by default)."""
