@@ -61,7 +61,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def build_index(rows: list[dict[str, Any]], directory: str, limit: int | None) -> tuple[Any, float, int]:
     """A Chroma collection of the distinct candidate passages; returns (store, seconds to build, size)."""
     from rankrag.index import store
-    from rankrag.index.ingest import Chunk
+    from rankrag.index.chunk import Chunk
 
     texts = list(dict.fromkeys(c["text"] for row in rows for c in row["candidates"]))[:limit]
     chunks = [Chunk(id=f"p{i}", text=text, source="trec_dl_passage", chunk_index=i) for i, text in enumerate(texts)]

@@ -38,10 +38,11 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
 
-    from rankrag.cli.index import retrieve_and_rerank, run_index
+    from rankrag.cli.index import run_index
     from rankrag.data.datasets import load_qa_dataset
     from rankrag.eval.metrics import exact_match
     from rankrag.index import store
+    from rankrag.index.search import retrieve_and_rerank
     from rankrag.model.rankrag_model import RankRAGModel
 
     data_dir = args.data_dir or _common.default_data_dir()

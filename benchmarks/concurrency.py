@@ -34,7 +34,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _common  # noqa: E402
 
-from rankrag import RankRAGModel, batching  # noqa: E402
+from rankrag import RankRAGModel  # noqa: E402
+from rankrag.model import coalescer as batching  # noqa: E402
 
 Rerank = Callable[[str, list[str]], Awaitable[list[float]]]
 

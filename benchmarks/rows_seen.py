@@ -30,7 +30,7 @@ def main() -> None:
     config = TrainConfig(**{f.name: saved[f.name] for f in fields(TrainConfig) if f.name in saved})
     model, tokenizer = load_trainable(config)
     encoder = ExampleEncoder(
-        model, tokenizer, max_passage_tokens=config.max_passage_tokens, max_context_tokens=config.max_context_tokens
+        tokenizer, max_passage_tokens=config.max_passage_tokens, max_context_tokens=config.max_context_tokens
     )
     rows, _ = encode_blend(encoder, read_blend(config.blend), config.max_length)
     lengths = [len(r["input_ids"]) for r in rows]

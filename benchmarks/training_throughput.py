@@ -85,7 +85,7 @@ def main() -> None:
             torch.manual_seed(0)
             model, tokenizer = load_trainable(config)
             if rows is None:
-                encoder = ExampleEncoder(model, tokenizer)
+                encoder = ExampleEncoder(tokenizer)
                 rows, _ = encode_blend(encoder, examples, config.max_length)
                 rows = rows[:rows_needed]
             timings: list[float] = []

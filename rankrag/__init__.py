@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from rankrag.model.prompts import PromptTemplates
     from rankrag.model.rankrag_model import RankRAGModel, clear_registry
     from rankrag.model.results import RAGAnswer, ScoredPassage
-    from rankrag.model.scoring import ScoringOptions
+    from rankrag.model.scoring_options import ScoringOptions
 
 # public name -> the module that defines it
 _EXPORTS = {
@@ -40,7 +40,7 @@ _EXPORTS = {
     "RankRAGError": "rankrag.errors",
     "RankRAGModel": "rankrag.model.rankrag_model",
     "ScoredPassage": "rankrag.model.results",
-    "ScoringOptions": "rankrag.model.scoring",
+    "ScoringOptions": "rankrag.model.scoring_options",
     "UnsupportedConfigurationError": "rankrag.errors",
     "clear_registry": "rankrag.model.rankrag_model",
     "rankrag_answer": "rankrag.model.pipeline",

@@ -12,8 +12,9 @@ ONE shared model, and the embedded MiniLM embeddings for the vector store.
 >>> ({"query": RunnablePassthrough(), "documents": retriever} | reranker).invoke("Who wrote ...?")  # rerank only
 >>> CrossEncoderReranker(model=RankRAGCrossEncoder(model=reranker.model), top_n=5)  # for CrossEncoderReranker code
 
-Blank documents (empty or whitespace-only text) never take a top-n slot and never reach the generator;
-an empty prompt is a ValueError (:mod:`rankrag.adapter_support`).
+The components only translate LangChain types; what they do is :mod:`rankrag.integration`'s, shared with
+``rankrag_llamaindex``: blank documents (empty or whitespace-only text) never take a top-n slot and never
+reach the generator, an empty prompt is a ValueError, and the same scores go into document metadata.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
-"""Translations between LangChain types and the core's plain types (strings, role dicts, ScoredPassage)."""
+"""Translations between LangChain types and the core's plain types (strings, role/text turns, ScoredPassage)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,17 +9,17 @@ from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage, ChatMessage
 from langchain_core.messages.ai import UsageMetadata
 
-from rankrag import adapter_support
+from rankrag.integration import messages
+from rankrag.integration.metadata import retrieval_scores, score_metadata
+from rankrag.integration.ranking import RerankRequest
 from rankrag.model.results import ScoredPassage
 from rankrag.model.validation import check_query
-
-FIRST_STAGE_SCORE_KEYS = ("score", "relevance_score", "similarity_score")
-"""Metadata keys read as the retriever's score (higher is better) when a reranker is not told one."""
 
 QUESTION_KEYS = ("question", "query", "input")
 """Keys a dict input may carry the question under (the chain's and the reranker's Runnable input)."""
 
-_ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool", "function": "tool"}
+_MESSAGE_TYPES = ("system", "human", "ai", "tool", "function")
+"""The message types read as a role (see :data:`rankrag.integration.messages.ROLE_ALIASES`)."""
 
 
 # ------------------------------------------------------------------------------------------ messages
@@ -38,31 +37,21 @@ def message_text(message: BaseMessage) -> str:
             continue  # a model's own reasoning trace is not part of the conversation
         else:
             kind = block.get("type", "unknown") if isinstance(block, dict) else type(block).__name__
-            raise ValueError(f"RankRAGLLM reads text only; a {message.type} message holds a {kind!r} content block")
+            raise messages.text_only_error(message.type, kind)
     return "".join(parts)
 
 
 def message_role(message: BaseMessage) -> str:
     if isinstance(message, ChatMessage):
         return message.role
-    try:
-        return _ROLES[message.type]
-    except KeyError:
-        raise ValueError(f"RankRAGLLM cannot read a message of type {message.type!r}") from None
+    if message.type not in _MESSAGE_TYPES:
+        raise ValueError(f"RankRAGLLM cannot read a message of type {message.type!r}")
+    return message.type
 
 
-def messages_to_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
-    """Role/content dicts for the chat template; consecutive turns of one role are merged into one,
-    because many chat templates require roles to alternate. No messages, or none with text besides a
-    system prompt, is :data:`rankrag.adapter_support.EMPTY_PROMPT_MESSAGE`'s ValueError."""
-    turns: list[dict[str, str]] = []
-    for message in messages:
-        role, text = message_role(message), message_text(message)
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"] += "\n\n" + text
-        else:
-            turns.append({"role": role, "content": text})
-    return adapter_support.check_conversation(turns)
+def messages_to_dicts(chat: Sequence[BaseMessage]) -> list[dict[str, str]]:
+    """Role/content dicts for the chat template, under :mod:`rankrag.integration.messages`' policy."""
+    return messages.conversation((message_role(message), message_text(message)) for message in chat)
 
 
 def question_of(value: Any, name: str = "question") -> str:
@@ -76,7 +65,7 @@ def question_of(value: Any, name: str = "question") -> str:
 
 
 def usage_metadata(input_tokens: int, output_tokens: int) -> UsageMetadata:
-    return UsageMetadata(  # type: ignore[typeddict-item]
+    return UsageMetadata(  # type: ignore[typeddict-item]  # langchain-core marks the token details keys required in some versions
         input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=input_tokens + output_tokens
     )
 
@@ -93,34 +82,15 @@ def check_documents(documents: Any) -> list[Document]:
     return items
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def first_stage_scores(documents: Sequence[Document], key: str | None) -> list[float] | None:
-    """The retriever's scores from document metadata, or None to fall back on the retrieval order.
-
-    With ``key`` given every document must carry a number under it. Without one, the first of
-    :data:`FIRST_STAGE_SCORE_KEYS` that every document carries as a number is used, if any.
-    """
+def rerank_request(query: str, documents: Sequence[Document], score_key: str | None) -> RerankRequest:
+    """The documents' texts, and the retriever's scores from their metadata (see
+    :func:`rankrag.integration.metadata.retrieval_scores`)."""
+    texts = [document.page_content or "" for document in documents]
     metadatas = [document.metadata or {} for document in documents]
-    if key is not None:
-        for index, metadata in enumerate(metadatas):
-            if not _is_number(metadata.get(key)):
-                raise ValueError(f"documents[{index}].metadata[{key!r}] must be a finite number (the retrieval score)")
-        return [float(metadata[key]) for metadata in metadatas]
-    for candidate in FIRST_STAGE_SCORE_KEYS:
-        if all(_is_number(metadata.get(candidate)) for metadata in metadatas):
-            return [float(metadata[candidate]) for metadata in metadatas]
-    return None
+    return RerankRequest(query, texts, retrieval_scores(texts, metadatas, score_key))
 
 
-def scored_document(document: Document, scored: ScoredPassage) -> Document:
+def scored_document(document: Document, scored: ScoredPassage, retrieval_score: float | None) -> Document:
     """A copy of ``document`` whose metadata adds the RankRAG scores; the input is left untouched."""
-    metadata = dict(document.metadata or {})
-    metadata.update(
-        relevance_score=scored.score,
-        llm_score=scored.metadata.get("llm_score", scored.score),
-        retrieval_rank=scored.index,
-    )
+    metadata = {**(document.metadata or {}), **score_metadata(scored, retrieval_score)}
     return Document(page_content=document.page_content or "", metadata=metadata, id=document.id)

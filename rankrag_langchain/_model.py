@@ -1,8 +1,9 @@
 """Pydantic fields shared by the LangChain components: which RankRAGModel they run on.
 
-Every component resolves its model through :meth:`RankRAGModel.load`, whose process-wide registry
-hands out one instance per load spec, so a reranker and a chat model built from the same name (or
-the same ``RankRAGModel``) hold one copy of the weights.
+The fields are :class:`rankrag.integration.load_options.LoadOptions` with its defaults; the model resolves
+through :func:`rankrag.integration.load_options.shared_model`, whose process-wide registry hands out one
+instance per load spec, so a reranker and a chat model built from the same name (or the same
+``RankRAGModel``) hold one copy of the weights.
 """
 
 from __future__ import annotations
@@ -12,15 +13,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rankrag.integration.load_options import LOAD_DEFAULTS, LoadOptions, shared_model
 from rankrag.model.rankrag_model import RankRAGModel
-from rankrag.model.resolve import merge_model_names, resolve_model
+from rankrag.model.resolve import merge_model_names
 
 
 def _is_name(value: Any) -> bool:
     return isinstance(value, (str, os.PathLike))
-
-
-_LOAD_FIELDS = ("model_name", "dtype", "quantization", "device", "adapter", "trust_remote_code")
 
 
 class RankRAGModelFields(BaseModel):
@@ -32,11 +31,11 @@ class RankRAGModelFields(BaseModel):
     """The shared model. Filled from ``model_name`` and the load options when not given."""
     model_name: str | None = None
     """Hugging Face id, local directory or ``.gguf`` file; None for the embedded SmolLM2 default."""
-    dtype: str = "auto"
-    quantization: str | None = None
-    device: str = "auto"
-    adapter: str | None = "default"
-    trust_remote_code: bool = False
+    dtype: str = LOAD_DEFAULTS.dtype
+    quantization: str | None = LOAD_DEFAULTS.quantization
+    device: str = LOAD_DEFAULTS.device
+    adapter: str | None = LOAD_DEFAULTS.adapter
+    trust_remote_code: bool = LOAD_DEFAULTS.trust_remote_code
 
     @model_validator(mode="before")
     @classmethod
@@ -59,9 +58,14 @@ class RankRAGModelFields(BaseModel):
 
     @model_validator(mode="after")
     def _resolve_model(self) -> RankRAGModelFields:
-        given = self.model is not None
-        fields = sorted(set(_LOAD_FIELDS) & self.model_fields_set) if given else list(_LOAD_FIELDS)
-        self.model = resolve_model(self.model, **{field: getattr(self, field) for field in fields})
+        options = LoadOptions(
+            dtype=self.dtype,
+            quantization=self.quantization,
+            device=self.device,
+            adapter=self.adapter,
+            trust_remote_code=self.trust_remote_code,
+        )
+        self.model = shared_model(self.model, model_name=self.model_name, options=options)
         return self
 
     @property

@@ -43,7 +43,7 @@ def create_rankrag_chain(
     scores in metadata. ``stream``/``astream`` first yield ``{"source_documents": [...]}``, then
     ``{"answer": chunk}`` pieces; ``chain.pick("answer").stream(q)`` yields the answer text alone.
     Blank retrieved documents (empty or whitespace-only) are neither kept nor shown to the generator:
-    the reranker leaves them out (:mod:`rankrag.adapter_support`).
+    the reranker leaves them out (:mod:`rankrag.integration.ranking`).
     """
     check_positive(top_k, "top_k")
     if model_options and (reranker is not None or llm is not None):
@@ -70,7 +70,7 @@ def create_rankrag_chain(
 
     def answer_stream(inputs: dict[str, Any]) -> Iterator[str]:
         contexts = [document.page_content for document in inputs["source_documents"]]
-        return llm.rankrag_model.stream(inputs["question"], contexts, **llm.generation_options())
+        return llm.rankrag_model.stream(inputs["question"], contexts, llm.generation_options())
 
     def respond(inputs: dict[str, Any]) -> Iterator[AddableDict]:
         yield AddableDict(source_documents=inputs["source_documents"])
@@ -86,7 +86,7 @@ def create_rankrag_chain(
         yield AddableDict(source_documents=inputs["source_documents"])
         contexts = [document.page_content for document in inputs["source_documents"]]
         answered = False
-        async for chunk in llm.rankrag_model.astream(inputs["question"], contexts, **llm.generation_options()):
+        async for chunk in llm.rankrag_model.astream(inputs["question"], contexts, llm.generation_options()):
             answered = True
             yield AddableDict(answer=chunk)
         if not answered:

@@ -13,6 +13,8 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import Field
 
 from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS
+from rankrag.integration import call_options
+from rankrag.model.generation import GenerationOptions
 from rankrag_langchain._convert import messages_to_dicts, usage_metadata
 from rankrag_langchain._model import RankRAGModelFields
 
@@ -20,7 +22,6 @@ if TYPE_CHECKING:
     from rankrag.model.generation import Generation
 
 PROVIDER = "rankrag"
-_CALL_OPTIONS = ("max_tokens", "temperature", "top_p", "seed")
 
 
 class RankRAGLLM(RankRAGModelFields, BaseChatModel):
@@ -68,27 +69,19 @@ class RankRAGLLM(RankRAGModelFields, BaseChatModel):
         return params
 
     # ------------------------------------------------------------------------------ translation
-    def generation_options(self, stop: Sequence[str] | None = None, **kwargs: Any) -> dict[str, Any]:
-        """Core generation options from this model's settings, overridden by per-call ``kwargs``."""
-        requested = kwargs.pop("model", None)
-        if requested is not None and requested not in (self.model_name, self.rankrag_model.name):
-            raise ValueError(
-                f"RankRAGLLM serves the loaded model {self.rankrag_model.name!r} and cannot switch to "
-                f"{requested!r} per call; build another RankRAGLLM(model_name=...) for it"
-            )
-        unknown = sorted(set(kwargs) - set(_CALL_OPTIONS))
-        if unknown:
-            raise ValueError(
-                f"RankRAGLLM does not support the call options {unknown} (it has no tools or structured output)"
-            )
-        settings = {name: kwargs.get(name, getattr(self, name)) for name in _CALL_OPTIONS}
-        return {
-            "max_new_tokens": settings["max_tokens"],
-            "temperature": settings["temperature"],
-            "top_p": settings["top_p"],
-            "seed": settings["seed"],
-            "stop": list(stop if stop is not None else self.stop or []),
-        }
+    def generation_options(self, stop: Sequence[str] | None = None, **kwargs: Any) -> GenerationOptions:
+        """This model's settings, overridden by the per-call options (see :mod:`rankrag.integration.call_options`)."""
+        settings = GenerationOptions(
+            max_new_tokens=self.max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            stop=tuple(self.stop or ()),
+            seed=self.seed,
+        )
+        call = {**kwargs, "stop": stop}
+        return call_options.generation_options(
+            settings, call, loaded=self.rankrag_model.name, aliases=[self.model_name]
+        )
 
     def _prompt_ids(self, messages: list[BaseMessage]) -> list[int]:
         return self.rankrag_model.messages_prompt_ids(messages_to_dicts(messages))
@@ -127,8 +120,9 @@ class RankRAGLLM(RankRAGModelFields, BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         options = self.generation_options(stop, **kwargs)
-        return self._chat_result(self.rankrag_model.generate_ids(self._prompt_ids(messages), **options))
+        return self._chat_result(self.rankrag_model.generate_ids(self._prompt_ids(messages), options))
 
+    # Kept twin of _generate: BaseChatModel's async form has the same signature.
     async def _agenerate(
         self,
         messages: list[BaseMessage],
@@ -138,7 +132,7 @@ class RankRAGLLM(RankRAGModelFields, BaseChatModel):
     ) -> ChatResult:
         options = self.generation_options(stop, **kwargs)
         prompt_ids = await asyncio.to_thread(self._prompt_ids, messages)
-        return self._chat_result(await self.rankrag_model.agenerate_ids(prompt_ids, **options))
+        return self._chat_result(await self.rankrag_model.agenerate_ids(prompt_ids, options))
 
     # BaseChatModel reports every yielded chunk to the callbacks (on_llm_new_token) itself.
     def _stream(
@@ -151,7 +145,7 @@ class RankRAGLLM(RankRAGModelFields, BaseChatModel):
         options = self.generation_options(stop, **kwargs)
         prompt_ids = self._prompt_ids(messages)
         text = ""
-        for piece in self.rankrag_model.stream_ids(prompt_ids, **options):
+        for piece in self.rankrag_model.stream_ids(prompt_ids, options):
             text += piece
             yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
         yield self._last_chunk(prompt_ids, text)
@@ -167,7 +161,7 @@ class RankRAGLLM(RankRAGModelFields, BaseChatModel):
         options = self.generation_options(stop, **kwargs)
         prompt_ids = await asyncio.to_thread(self._prompt_ids, messages)
         text = ""
-        async for piece in self.rankrag_model.astream_ids(prompt_ids, **options):
+        async for piece in self.rankrag_model.astream_ids(prompt_ids, options):
             text += piece
             yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
         yield self._last_chunk(prompt_ids, text)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from langchain_core.cross_encoders import BaseCrossEncoder
 from pydantic import ConfigDict, Field
 
-from rankrag import adapter_support
+from rankrag.integration.ranking import score_pairs
 from rankrag_langchain._model import RankRAGModelFields
 
 
@@ -46,13 +46,4 @@ class RankRAGCrossEncoder(RankRAGModelFields, BaseCrossEncoder):
 
     def score(self, text_pairs: list[tuple[str, str]]) -> list[float]:
         """P("True") for each (query, passage) pair, in input order (0.0 for a blank passage); ``[]`` for no pairs."""
-        pairs = _check_pairs(text_pairs)
-        positions: dict[str, list[int]] = {}
-        for index, (query, _) in enumerate(pairs):
-            positions.setdefault(query, []).append(index)
-        scores = [0.0] * len(pairs)
-        for query, indices in positions.items():
-            passages = [pairs[i][1] for i in indices]
-            for i, value in zip(indices, adapter_support.score(self.rankrag_model, query, passages, self.batch_size)):
-                scores[i] = value
-        return scores
+        return score_pairs(self.rankrag_model, _check_pairs(text_pairs), self.batch_size)

@@ -23,10 +23,12 @@ from langchain_core.runnables.config import (
 )
 from pydantic import ConfigDict, Field
 
-from rankrag import adapter_support
+from rankrag.integration import ranking
+from rankrag.integration.metadata import score_metadata
+from rankrag.integration.ranking import RERANK_DEFAULTS, RerankRequest, RerankSettings
 from rankrag.model.selection import Selection
 from rankrag.model.validation import check_query
-from rankrag_langchain._convert import check_documents, first_stage_scores, question_of, scored_document
+from rankrag_langchain._convert import check_documents, question_of, rerank_request, scored_document
 from rankrag_langchain._model import RankRAGModelFields
 
 RUN_NAME = "RankRAGReranker"
@@ -58,19 +60,23 @@ def rerank_input(value: Any) -> tuple[str, Any]:
     return question_of(value, "query"), value["documents"]
 
 
+def _checked(documents: Sequence[Document], query: str) -> list[Document]:
+    check_query(query)
+    return check_documents(documents)
+
+
 class RankRAGReranker(
     RankRAGModelFields,
     BaseDocumentCompressor,
-    RunnableSerializable[RerankInput, list[Document]],  # type: ignore[misc]
+    RunnableSerializable[RerankInput, list[Document]],  # type: ignore[misc]  # langchain-core base classes declare conflicting generic bases
 ):
     """Rerank retrieved documents with the RankRAG model; use it in ``ContextualCompressionRetriever`` or
     pipe ``{"query": ..., "documents": ...}`` into it.
 
-    Each returned Document is a copy of an input one, best first, whose metadata adds
-    ``relevance_score`` (the final score: P("True") of the ranking prompt, fused with the retriever's
-    signal when ``alpha`` < 1), ``llm_score`` (P("True") alone) and ``retrieval_rank`` (the 0-based
-    position of the document in the input list). Inputs are never modified. Blank documents (empty or
-    whitespace-only text) are not scored and never returned (see :mod:`rankrag.adapter_support`).
+    Each returned Document is a copy of an input one, best first, whose metadata adds the scores named in
+    :mod:`rankrag.integration.metadata` (``relevance_score``, ``llm_score``, ``retrieval_score``,
+    ``retrieval_rank``). Inputs are never modified. Blank documents (empty or whitespace-only text) are not
+    scored and never returned (see :mod:`rankrag.integration.ranking`).
 
     >>> reranker = RankRAGReranker(top_n=5)                               # embedded SmolLM2
     >>> reranker = RankRAGReranker(model=llm.model, score_threshold=0.5)  # share a chat model's weights
@@ -79,13 +85,13 @@ class RankRAGReranker(
 
     model_config = ConfigDict(extra="forbid")
 
-    top_n: int | None = Field(default=5, gt=0)
+    top_n: int | None = Field(default=RERANK_DEFAULTS.top_n, gt=0)
     """How many documents to keep (best first), 5 by default as RankRAG's k; None keeps all."""
-    score_threshold: float | None = None
+    score_threshold: float | None = RERANK_DEFAULTS.score_threshold
     """Drop documents whose ``relevance_score`` is below this value."""
-    batch_size: int | None = Field(default=None, gt=0)
+    batch_size: int | None = Field(default=RERANK_DEFAULTS.batch_size, gt=0)
     """Passages scored per forward pass; None uses the model's default."""
-    alpha: float | None = Field(default=None, ge=0.0, le=1.0)
+    alpha: float | None = Field(default=RERANK_DEFAULTS.alpha, ge=0.0, le=1.0)
     """Weight of the LLM score against the retriever's: 1 is LLM only, 0 keeps retrieval order, None is
     the model's calibrated default. The retriever's signal is its score from document metadata (see
     ``score_key``) or, without one, the input order."""
@@ -93,76 +99,59 @@ class RankRAGReranker(
     """Metadata key of the retriever's score (higher is better). None looks for "score",
     "relevance_score" or "similarity_score" on every document and uses the input order otherwise."""
 
-    def _selection_kwargs(self, documents: Sequence[Document]) -> dict[str, Any]:
-        """What :func:`adapter_support.select` needs besides the model and query; blank documents are not scored."""
-        with_text = [i for i, document in enumerate(documents) if not adapter_support.is_blank(document.page_content)]
-        scores = first_stage_scores([documents[i] for i in with_text], self.score_key)
-        per_document: list[float | None] | None = None
-        if scores is not None:
-            per_document = [None] * len(documents)
-            for i, score in zip(with_text, scores):
-                per_document[i] = score
-        return {
-            "top_n": self.top_n,
-            "score_threshold": self.score_threshold,
-            "first_stage_scores": per_document,
-            "alpha": self.alpha,
-            "batch_size": self.batch_size,
-        }
+    def _settings(self) -> RerankSettings:
+        return RerankSettings(
+            top_n=self.top_n, score_threshold=self.score_threshold, alpha=self.alpha, batch_size=self.batch_size
+        )
 
     @staticmethod
-    def _results(documents: Sequence[Document], selection: Selection) -> tuple[list[Document], dict[str, Any]]:
-        """The kept documents (scored copies), and the trace output listing every document's scores."""
-        kept_documents = [scored_document(documents[p.index], p) for p in selection.kept]
-        scores = [
-            {"retrieval_rank": p.index, "relevance_score": p.score, "llm_score": p.metadata["llm_score"]}
-            for p in selection.ranking
-        ]
-        return kept_documents, {"documents": kept_documents, "scores": scores}
+    def _results(
+        documents: Sequence[Document], request: RerankRequest, selection: Selection
+    ) -> tuple[list[Document], dict[str, Any]]:
+        """The kept documents (scored copies), and the trace output listing every non-blank document's scores."""
+
+        def retrieval_score(index: int) -> float | None:
+            return None if request.retrieval_scores is None else request.retrieval_scores[index]
+
+        kept = [scored_document(documents[p.index], p, retrieval_score(p.index)) for p in selection.kept]
+        scores = [score_metadata(p, retrieval_score(p.index)) for p in selection.ranking]
+        return kept, {"documents": kept, "scores": scores}
 
     def compress_documents(
-        self,
-        documents: Sequence[Document],
-        query: str,
-        callbacks: Callbacks | None = None,
+        self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
     ) -> Sequence[Document]:
         """The best ``top_n`` non-blank documents for ``query``, as scored copies; ``[]`` for no documents."""
-        check_query(query)
-        items = check_documents(documents)
+        items = _checked(documents, query)
         if not items:
             return []
         run = CallbackManager.configure(inheritable_callbacks=callbacks).on_chain_start(
             None, {"query": query, "documents": items}, name=RUN_NAME
         )
         try:
-            texts = [document.page_content or "" for document in items]
-            selection = adapter_support.select(self.rankrag_model, query, texts, **self._selection_kwargs(items))
-            kept, trace = self._results(items, selection)
+            request = rerank_request(query, items, self.score_key)
+            kept, trace = self._results(items, request, ranking.select(self.rankrag_model, request, self._settings()))
         except BaseException as error:
             run.on_chain_error(error)
             raise
         run.on_chain_end(trace)
         return kept
 
-    # Kept twin of compress_documents(): LangChain's async interface, with the async callback manager.
+    # Kept twin of compress_documents(): LangChain's async interface. The sync and async callback managers share no
+    # interface, so the run's start, error and end are written once for each.
     async def acompress_documents(
-        self,
-        documents: Sequence[Document],
-        query: str,
-        callbacks: Callbacks | None = None,
+        self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
     ) -> Sequence[Document]:
         """Async :meth:`compress_documents`; the scoring runs in a worker thread, off the event loop."""
-        check_query(query)
-        items = check_documents(documents)
+        items = _checked(documents, query)
         if not items:
             return []
         run = await AsyncCallbackManager.configure(inheritable_callbacks=callbacks).on_chain_start(
             None, {"query": query, "documents": items}, name=RUN_NAME
         )
         try:
-            texts = [document.page_content or "" for document in items]
-            selection = await adapter_support.aselect(self.rankrag_model, query, texts, **self._selection_kwargs(items))
-            kept, trace = self._results(items, selection)
+            request = rerank_request(query, items, self.score_key)
+            selection = await ranking.aselect(self.rankrag_model, request, self._settings())
+            kept, trace = self._results(items, request, selection)
         except BaseException as error:
             await run.on_chain_error(error)
             raise

@@ -7,8 +7,9 @@ embeddings for the index.
 ...     llm=RankRAGLLM(), node_postprocessors=[RankRAGReranker(top_n=5)], similarity_top_k=20
 ... )
 
-Blank nodes (empty or whitespace-only text) never take a top-n slot and never reach the LLM; an empty
-prompt is a ValueError (:mod:`rankrag.adapter_support`).
+The components only translate LlamaIndex types; what they do is :mod:`rankrag.integration`'s, shared with
+``rankrag_langchain``: blank nodes (empty or whitespace-only text) never take a top-n slot and never reach the
+LLM, an empty prompt is a ValueError, and the same scores go into node metadata.
 """
 
 from __future__ import annotations

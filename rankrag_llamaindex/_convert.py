@@ -6,51 +6,30 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse, MessageRole
+from llama_index.core.base.llms.types import (
+    CachePoint,
+    ChatMessage,
+    ChatResponse,
+    CompletionResponse,
+    MessageRole,
+    TextBlock,
+    ThinkingBlock,
+)
 from llama_index.core.schema import MetadataMode, NodeWithScore
 
-from rankrag import Generation, RankRAGModel, adapter_support
-
-RETRIEVAL_SCORE_KEY = "retrieval_score"
-LLM_SCORE_KEY = "llm_score"
-_SCORE_KEYS = [RETRIEVAL_SCORE_KEY, LLM_SCORE_KEY]
-
-GENERATION_OPTION_NAMES = ("max_new_tokens", "temperature", "top_p", "stop", "seed")
-
-
-def load_options(
-    source: str | os.PathLike[str] | None = None,
-    quantization: str | None = None,
-    adapter: str | os.PathLike[str] | None = "default",
-    dtype: str | None = None,
-    device: str | None = None,
-    trust_remote_code: bool = False,
-    model_name: str | None = None,
-) -> dict[str, Any]:
-    """The :func:`rankrag.model.resolve.resolve_model` arguments a caller actually set (None / "default" /
-    False mean "not set"); ``model_name`` is another spelling of ``source``, as in the LangChain components."""
-    named = {"source": source, "model_name": model_name, "quantization": quantization, "dtype": dtype, "device": device}
-    options: dict[str, Any] = {key: value for key, value in named.items() if value is not None}
-    if adapter != "default":
-        options["adapter"] = adapter
-    if trust_remote_code:
-        options["trust_remote_code"] = True
-    return options
-
-
-def resolve_model(model: RankRAGModel | str | os.PathLike[str] | None, options: dict[str, Any]) -> RankRAGModel:
-    """The shared RankRAGModel (see :func:`rankrag.model.resolve.resolve_model`)."""
-    from rankrag.model.resolve import resolve_model as resolve
-
-    return resolve(model, **options)
-
+from rankrag import Generation, RankRAGModel
+from rankrag.integration import messages
+from rankrag.integration.metadata import SCORE_KEYS, score_metadata
+from rankrag.integration.ranking import RerankRequest
+from rankrag.model.passages import is_blank
+from rankrag.model.results import ScoredPassage
 
 LOAD_KEY = "rankrag_load"
 
 
 def load_spec(model: RankRAGModel) -> dict[str, Any]:
     """The :meth:`RankRAGModel.load` arguments that rebuild ``model`` (what ``to_dict`` stores)."""
-    spec = model.spec
+    spec = model.spec  # the backend's: None for a served model or a (model, tokenizer) pair
     if spec is None:
         raise ValueError(
             f"{model!r} was not loaded from a name (a served model, or a (model, tokenizer) pair), so it cannot "
@@ -78,78 +57,61 @@ def from_serialized(data: dict[str, Any]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------- nodes
-def node_text(node: NodeWithScore, metadata_mode: MetadataMode) -> str:
-    return node.node.get_content(metadata_mode=metadata_mode)
-
-
 def passage_text(node: NodeWithScore, metadata_mode: MetadataMode) -> str:
     """What the model reads for a node: its text with the ``metadata_mode`` metadata, or "" when the node's
     own text is blank (metadata alone is no passage), so that the blank-passage rule leaves it out."""
-    if adapter_support.is_blank(node.node.get_content(metadata_mode=MetadataMode.NONE)):
+    if is_blank(node.node.get_content(metadata_mode=MetadataMode.NONE)):
         return ""
-    return node_text(node, metadata_mode)
+    return node.node.get_content(metadata_mode=metadata_mode)
 
 
-def first_stage_scores(nodes: Sequence[NodeWithScore]) -> list[float | None]:
-    """The retrieval score of each node (None where it has none); the core falls back on the retrieval order
-    unless every non-blank node has one."""
-    return [None if node.score is None else float(node.score) for node in nodes]
+def rerank_request(query: str, nodes: Sequence[NodeWithScore], metadata_mode: MetadataMode) -> RerankRequest:
+    """One text per node, and the nodes' retrieval scores (None where a node has none)."""
+    texts = [passage_text(node, metadata_mode) for node in nodes]
+    return RerankRequest(query, texts, [None if node.score is None else float(node.score) for node in nodes])
 
 
-def scored_node(original: NodeWithScore, score: float, llm_score: float) -> NodeWithScore:
+def scored_node(original: NodeWithScore, scored: ScoredPassage) -> NodeWithScore:
     """A copy of ``original`` scored by RankRAG; the input node is left untouched.
 
-    The retrieval score and the LLM score go into the copy's metadata, hidden from the text that
+    The scores of :mod:`rankrag.integration.metadata` go into the copy's metadata, hidden from the text that
     LlamaIndex embeds or sends to the answering LLM.
     """
     inner = original.node
-    metadata = {**inner.metadata, RETRIEVAL_SCORE_KEY: original.score, LLM_SCORE_KEY: llm_score}
+    retrieval_score = None if original.score is None else float(original.score)
     copy = inner.model_copy(
         update={
-            "metadata": metadata,
+            "metadata": {**inner.metadata, **score_metadata(scored, retrieval_score)},
             "excluded_llm_metadata_keys": _with_keys(inner.excluded_llm_metadata_keys),
             "excluded_embed_metadata_keys": _with_keys(inner.excluded_embed_metadata_keys),
         }
     )
-    return NodeWithScore(node=copy, score=score)
+    return NodeWithScore(node=copy, score=scored.score)
 
 
 def _with_keys(keys: list[str]) -> list[str]:
-    return [*keys, *(key for key in _SCORE_KEYS if key not in keys)]
+    return [*keys, *(key for key in SCORE_KEYS if key not in keys)]
 
 
 # ------------------------------------------------------------------------------------------- llm
-def chat_messages_to_dicts(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
-    """LlamaIndex chat messages as the role/content dicts of the model's chat template. No messages, or none
-    with text besides a system prompt, is :data:`rankrag.adapter_support.EMPTY_PROMPT_MESSAGE`'s ValueError."""
-    converted = []
-    for index, message in enumerate(messages):
+def _message_text(message: ChatMessage, role: str) -> str:
+    """The text blocks of a message; the model reads text only, so other content blocks are an error."""
+    for block in message.blocks:
+        if not isinstance(block, (TextBlock, ThinkingBlock, CachePoint)):
+            raise messages.text_only_error(role, getattr(block, "block_type", type(block).__name__))
+    return message.content or ""
+
+
+def chat_messages_to_dicts(chat: Sequence[ChatMessage]) -> list[dict[str, str]]:
+    """LlamaIndex chat messages as the role/content dicts of the chat template, under
+    :mod:`rankrag.integration.messages`' policy."""
+    turns = []
+    for index, message in enumerate(chat):
         if not isinstance(message, ChatMessage):
             raise TypeError(f"messages[{index}] must be a ChatMessage, got {type(message).__name__}")
         role = message.role.value if isinstance(message.role, MessageRole) else str(message.role)
-        converted.append({"role": role, "content": message.content or ""})
-    return adapter_support.check_conversation(converted)
-
-
-def completion_messages(prompt: str, system_prompt: str | None) -> list[dict[str, str]]:
-    """A plain completion prompt as one user turn (after the LLM's system prompt, if any); a blank prompt is
-    :data:`rankrag.adapter_support.EMPTY_PROMPT_MESSAGE`'s ValueError."""
-    adapter_support.check_prompt(prompt)
-    system = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    return [*system, {"role": "user", "content": prompt}]
-
-
-def generation_options(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Per-call generation options over the LLM's defaults; ``max_tokens`` is accepted for max_new_tokens."""
-    overrides = dict(overrides)
-    if "max_tokens" in overrides:
-        overrides.setdefault("max_new_tokens", overrides.pop("max_tokens"))
-    unknown = sorted(set(overrides) - set(GENERATION_OPTION_NAMES))
-    if unknown:
-        raise TypeError(f"unsupported generation options {unknown}; supported: {list(GENERATION_OPTION_NAMES)}")
-    options = {**defaults, **{key: value for key, value in overrides.items() if value is not None}}
-    options["stop"] = list(options.get("stop") or [])
-    return options
+        turns.append((role, _message_text(message, role)))
+    return messages.conversation(turns)
 
 
 def completion_response(generation: Generation) -> CompletionResponse:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,23 +17,26 @@ from llama_index.core.base.llms.types import (
     LLMMetadata,
     MessageRole,
 )
-from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
+from llama_index.core.bridge.pydantic import ConfigDict, Field
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
-from typing_extensions import Self
 
-from rankrag import RankRAGModel, adapter_support
 from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS
+from rankrag.integration.call_options import generation_options
+from rankrag.integration.messages import check_prompt, completion
+from rankrag.model.generation import GenerationOptions
 from rankrag_llamaindex import _convert
+from rankrag_llamaindex._component import RankRAGComponent
 
 
-class RankRAGLLM(CustomLLM):
+class RankRAGLLM(RankRAGComponent, CustomLLM):
     """A LlamaIndex ``LLM`` answering with a shared :class:`rankrag.RankRAGModel` (greedy by default).
 
     Chat requests use the model's chat template; ``complete`` sends the prompt as one user turn
-    (``formatted=True`` sends it verbatim). Async methods run generation in a worker thread. An empty or
-    whitespace-only prompt (or a chat with no text besides a system prompt) is a ValueError, with the same
-    message as ``rankrag_langchain.RankRAGLLM`` (:data:`rankrag.adapter_support.EMPTY_PROMPT_MESSAGE`).
+    (``formatted=True`` sends it verbatim). Async methods run generation in a worker thread. Messages and
+    per-call options follow :mod:`rankrag.integration.messages` and :mod:`rankrag.integration.call_options`,
+    as ``rankrag_langchain.RankRAGLLM`` does: an empty or whitespace-only prompt (or a chat with no text besides
+    a system prompt) is a ValueError with the same message.
 
     >>> llm = RankRAGLLM()                                   # embedded SmolLM2, shared with RankRAGReranker
     >>> llm = RankRAGLLM("nvidia/Llama3-ChatQA-1.5-8B", quantization="4bit", max_new_tokens=128)
@@ -42,8 +44,8 @@ class RankRAGLLM(CustomLLM):
     """
 
     model_config = ConfigDict(protected_namespaces=())
+    __init__ = RankRAGComponent.__init__
 
-    model_name: str = Field(description="Name of the loaded RankRAG model.")
     max_new_tokens: int = Field(default=DEFAULT_MAX_NEW_TOKENS, gt=0, description="Tokens generated at most per call.")
     temperature: float = Field(default=0.0, ge=0.0, description="0 is greedy decoding.")
     top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus sampling when temperature > 0.")
@@ -53,44 +55,9 @@ class RankRAGLLM(CustomLLM):
         default=None, gt=0, description="Prompt + output tokens; None reads it from the model config."
     )
 
-    _model: RankRAGModel = PrivateAttr()
-
-    # The load keywords are spelled out (as in RankRAGReranker) so that IDEs and help() show them.
-    def __init__(
-        self,
-        model: RankRAGModel | str | os.PathLike[str] | None = None,
-        *,
-        source: str | os.PathLike[str] | None = None,
-        quantization: str | None = None,
-        adapter: str | os.PathLike[str] | None = "default",
-        dtype: str | None = None,
-        device: str | None = None,
-        trust_remote_code: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        options = _convert.load_options(
-            source, quantization, adapter, dtype, device, trust_remote_code, kwargs.pop("model_name", None)
-        )
-        resolved = _convert.resolve_model(model, options)
-        super().__init__(model_name=resolved.name, **kwargs)
-        self._model = resolved
-
     @classmethod
     def class_name(cls) -> str:
         return "RankRAGLLM"
-
-    def to_dict(self, **kwargs: Any) -> dict[str, Any]:
-        """The settings and the model's load arguments: ``RankRAGLLM.from_dict(d)`` rebuilds it (the same shared model)."""
-        return {**super().to_dict(**kwargs), _convert.LOAD_KEY: _convert.load_spec(self._model)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], **kwargs: Any) -> Self:
-        return cls(**_convert.from_serialized({**data, **kwargs}))
-
-    @property
-    def model(self) -> RankRAGModel:
-        """The shared RankRAGModel this LLM generates with."""
-        return self._model
 
     @property
     def metadata(self) -> LLMMetadata:
@@ -104,32 +71,32 @@ class RankRAGLLM(CustomLLM):
         )
 
     # ------------------------------------------------------------------ translation
-    def _options(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        defaults = {
-            "max_new_tokens": self.max_new_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "stop": self.stop,
-            "seed": self.seed,
-        }
-        return _convert.generation_options(defaults, overrides)
+    def _options(self, overrides: dict[str, Any]) -> GenerationOptions:
+        settings = GenerationOptions(
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            stop=tuple(self.stop),
+            seed=self.seed,
+        )
+        return generation_options(settings, overrides, loaded=self._model.name)
 
     def _completion_ids(self, prompt: str, formatted: bool) -> list[int]:
         if formatted:
-            adapter_support.check_prompt(prompt)
+            check_prompt(prompt)
             # An already formatted prompt is tokenised as the core tokenises the prompts it renders.
             return self._model.tokenizer.encode(prompt, add_special_tokens=self._model.prompt_style == "chatqa")
-        return self._model.messages_prompt_ids(_convert.completion_messages(prompt, self.system_prompt))
+        return self._model.messages_prompt_ids(completion(prompt, self.system_prompt))
 
     def _chat_ids(self, messages: Sequence[ChatMessage]) -> list[int]:
         return self._model.messages_prompt_ids(_convert.chat_messages_to_dicts(messages))
 
-    def _generate(self, prompt_ids: list[int], options: dict[str, Any]) -> CompletionResponse:
-        return _convert.completion_response(self._model.generate_ids(prompt_ids, **options))
+    def _generate(self, prompt_ids: list[int], options: GenerationOptions) -> CompletionResponse:
+        return _convert.completion_response(self._model.generate_ids(prompt_ids, options))
 
-    def _stream(self, prompt_ids: list[int], options: dict[str, Any]) -> CompletionResponseGen:
+    def _stream(self, prompt_ids: list[int], options: GenerationOptions) -> CompletionResponseGen:
         text = ""
-        for delta in self._model.stream_ids(prompt_ids, **options):
+        for delta in self._model.stream_ids(prompt_ids, options):
             text += delta
             yield CompletionResponse(text=text, delta=delta)
 
@@ -165,13 +132,13 @@ class RankRAGLLM(CustomLLM):
         return self._stream_chat_sync(messages, kwargs)
 
     # -------------------------------------------------------------------- async API
-    async def _agenerate(self, prompt_ids: list[int], options: dict[str, Any]) -> CompletionResponse:
-        return _convert.completion_response(await self._model.agenerate_ids(prompt_ids, **options))
+    async def _agenerate(self, prompt_ids: list[int], options: GenerationOptions) -> CompletionResponse:
+        return _convert.completion_response(await self._model.agenerate_ids(prompt_ids, options))
 
     # Kept twin of _stream, over the core's async stream.
-    async def _astream(self, prompt_ids: list[int], options: dict[str, Any]) -> CompletionResponseAsyncGen:
+    async def _astream(self, prompt_ids: list[int], options: GenerationOptions) -> CompletionResponseAsyncGen:
         text = ""
-        async for delta in self._model.astream_ids(prompt_ids, **options):
+        async for delta in self._model.astream_ids(prompt_ids, options):
             text += delta
             yield CompletionResponse(text=text, delta=delta)
 

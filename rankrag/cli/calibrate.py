@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from rankrag.cli.common import (
     ADAPTER_HELP,
     DATA_DIR_HELP,
+    DEVICE_HELP,
     MODEL_HELP,
+    PROGRESS_HELP,
     candidates_option,
     check_limit,
     command_errors,
@@ -24,7 +27,7 @@ def calibrate_command(
     data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     model: str | None = typer.Option(None, "--model", help=MODEL_HELP),
     adapter: str = typer.Option("default", "--adapter", help=ADAPTER_HELP),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     candidates: int = candidates_option(100),
     step: float = typer.Option(0.05, "--step", help="Grid step for alpha between 0 and 1."),
     limit: int | None = typer.Option(None, "--limit", help="Use only the first N calib queries of each set."),
@@ -33,7 +36,7 @@ def calibrate_command(
         "--output",
         help="Write the calibration to this file instead of beside the adapter/model (or the user cache).",
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help=PROGRESS_HELP),
 ) -> None:
     """Pick the fusion weight alpha (0 retriever .. 1 LLM) by nDCG@10 on the calib split and store it.
 
@@ -58,9 +61,9 @@ def calibrate_command(
         )
 
 
-def _table(record: dict[str, object]) -> str:
-    per_dataset: dict[str, dict[str, float]] = record["ndcg@10 per alpha per dataset"]  # type: ignore[assignment]
-    pooled: dict[str, float] = record["ndcg@10 per alpha"]  # type: ignore[assignment]
+def _table(record: dict[str, Any]) -> str:
+    per_dataset: dict[str, dict[str, float]] = record["ndcg@10 per alpha per dataset"]
+    pooled: dict[str, float] = record["ndcg@10 per alpha"]
     names = list(per_dataset)
     lines = ["alpha  pooled  " + "  ".join(names)]
     for key, value in pooled.items():

@@ -17,6 +17,8 @@ SPLIT_HELP = "Which queries: dev (reported figures), calib, train or all."
 MODEL_HELP = "Model: a Hugging Face id, a local directory or a .gguf file; default: the embedded SmolLM2."
 ADAPTER_HELP = "LoRA adapter: 'default' (the shipped one, if any), 'none', or a directory."
 LIMIT_HELP = "Use only the first N queries/questions of the split (by id), for quick runs."
+DEVICE_HELP = "cpu, cuda, cuda:N or auto."
+PROGRESS_HELP = "Show a progress bar on stderr."
 
 
 def candidates_option(default: int, what: str = "First-stage candidates reranked per query") -> Any:
@@ -57,14 +59,19 @@ def check_limit(limit: int | None) -> None:
         raise ValueError(f"--limit must be a positive integer, got {limit}")
 
 
-def load_model(model: str | None, adapter: str, device: str) -> RankRAGModel:
-    """Load the model quietly (no weight-loading bars from transformers)."""
+def quiet_transformers() -> None:
+    """No weight-loading bars or advisory logs from transformers on the command's stdout/stderr."""
     from transformers.utils import logging as transformers_logging
-
-    from rankrag.model.rankrag_model import RankRAGModel
 
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
+
+
+def load_model(model: str | None, adapter: str, device: str) -> RankRAGModel:
+    """Load the model quietly (no weight-loading bars from transformers)."""
+    from rankrag.model.rankrag_model import RankRAGModel
+
+    quiet_transformers()
     return RankRAGModel.load(model, adapter=None if adapter == "none" else adapter, device=device)
 
 

@@ -6,16 +6,19 @@ Heavy libraries load inside the commands, so `--help` and input errors stay fast
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from rankrag.cli.common import (
     ADAPTER_HELP,
     DATA_DIR_HELP,
+    DEVICE_HELP,
     GENERATOR_DEFAULT,
     GENERATOR_HELP,
     LIMIT_HELP,
     MODEL_HELP,
+    PROGRESS_HELP,
     SPLIT_HELP,
     candidates_option,
     check_limit,
@@ -23,10 +26,13 @@ from rankrag.cli.common import (
     load_model,
 )
 
+if TYPE_CHECKING:
+    from rankrag.data.splits import Split
+
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 
 
-def split_option(split: str) -> str | None:
+def split_option(split: str) -> Split | None:
     """``all`` -> None (every query), else the split name (checked by the data readers)."""
     from rankrag.data.splits import SPLITS
 
@@ -51,7 +57,7 @@ def rerank_command(
     candidates: int = candidates_option(100),
     model: str | None = typer.Option(None, "--model", help=MODEL_HELP),
     adapter: str = typer.Option("default", "--adapter", help=ADAPTER_HELP),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     limit: int | None = typer.Option(None, "--limit", help=LIMIT_HELP),
     systems: str = typer.Option(
         "first_stage,rankrag,fused",  # rankrag.eval.rerank.DEFAULT_RERANK_SYSTEMS (not imported: --help stays light)
@@ -61,7 +67,7 @@ def rerank_command(
     alpha: float | None = typer.Option(
         None, "--alpha", help="Fusion weight for 'fused' (0 retriever .. 1 LLM); default: the model's calibration."
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help=PROGRESS_HELP),
 ) -> None:
     """Rerank first-stage candidates; report nDCG@10, Recall@5/10/20, MRR@10 and seconds per query."""
     with command_errors():
@@ -79,7 +85,7 @@ def rerank_command(
         chosen_split = split_option(split)
         if "llm_rerank" in chosen:
             load_llm_rerank_baseline()  # a missing [llamaindex] extra fails here, before any data or model loads
-        data = load_rerank_dataset(data_dir, dataset, split=chosen_split, limit=limit)  # type: ignore[arg-type]
+        data = load_rerank_dataset(data_dir, dataset, split=chosen_split, limit=limit)
         loaded = load_model(model, adapter, device) if chosen != ["first_stage"] else None
         report = evaluate_rerank(
             loaded, data, chosen, candidates=candidates, alpha=alpha, split=split, progress=progress
@@ -100,7 +106,7 @@ def qa_command(
     top_k: int = typer.Option(5, "--top-k", help="Contexts given to the generator."),
     model: str | None = typer.Option(None, "--model", help=MODEL_HELP),
     adapter: str = typer.Option("default", "--adapter", help=ADAPTER_HELP),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     limit: int | None = typer.Option(None, "--limit", help=LIMIT_HELP),
     max_new_tokens: int = typer.Option(32, "--max-new-tokens", help="Answer length limit in tokens."),
     systems: str = typer.Option(
@@ -108,7 +114,7 @@ def qa_command(
         "--systems",
         help="Comma-separated systems to run: retrieval_order, rankrag, oracle.",
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help=PROGRESS_HELP),
     generator: str = typer.Option(GENERATOR_DEFAULT, "--generator", help=GENERATOR_HELP),
 ) -> None:
     """Answer from the listed top-k, the RankRAG top-k and the gold contexts; report EM, F1 and Recall@k."""
@@ -125,7 +131,7 @@ def qa_command(
         if max_new_tokens < 1:
             raise ValueError(f"--max-new-tokens must be a positive integer, got {max_new_tokens}")
         chosen_split = split_option(split)
-        items = load_qa_dataset(data_dir, dataset, split=chosen_split, limit=limit)  # type: ignore[arg-type]
+        items = load_qa_dataset(data_dir, dataset, split=chosen_split, limit=limit)
         if not items:
             raise ValueError(f"no questions in {dataset!r} for split {split!r}")
         loaded = load_model(model, adapter, device)

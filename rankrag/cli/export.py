@@ -32,7 +32,7 @@ def export_command(
             raise ValueError(f"--gguf-type must be one of {', '.join(GGUF_TYPES)}, got {gguf_type!r}")
         check_output(output)  # before the model loads
         loaded = load_model(model, adapter, "cpu")
-        written = export_model(loaded, output, gguf=gguf, gguf_type=gguf_type)  # type: ignore[arg-type]
+        written = export_model(loaded, output, gguf=gguf, gguf_type=gguf_type)
         typer.echo(f"wrote {written}" + (f" and {written / GGUF_PATH}" if gguf else ""))
 
 

@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from rankrag.cli.common import GENERATOR_DEFAULT, GENERATOR_HELP, candidates_option, command_errors
+from rankrag.cli.common import (
+    GENERATOR_DEFAULT,
+    GENERATOR_HELP,
+    PROGRESS_HELP,
+    candidates_option,
+    command_errors,
+    quiet_transformers,
+)
 from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS
 
 if TYPE_CHECKING:
     from rankrag.index.ingest import IndexReport, SkippedFile
-    from rankrag.index.store import DocumentStore, Retrieved
-    from rankrag.model.rankrag_model import RankRAGModel
 
 DB_HELP = "Directory of the local Chroma database (created by `index` if missing)."
 URL_HELP = "Use the Chroma server at http://HOST:PORT instead of a local directory."
@@ -31,12 +35,8 @@ def _quiet_libraries() -> None:
     """Keep stdout/stderr for our own output: no weight-loading bars or advisory logs from dependencies."""
     import logging
 
-    from transformers.utils import logging as transformers_logging
-
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # optional CPU kernels it cannot find
-
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
+    quiet_transformers()
 
 
 # ------------------------------------------------------------------------------------------ index
@@ -52,31 +52,23 @@ def run_index(
     batch_size: int | None = None,
     show_progress: bool = True,
 ) -> tuple[IndexReport, int]:
-    """Index ``paths`` into the collection; returns the run's report and the collection's chunk count."""
+    """Index ``paths`` into the collection, warning on stderr of each file skipped; returns the run's report and
+    the collection's chunk count."""
     from rankrag.index import ingest, store
 
-    collected = ingest.collect_files(paths)
-    for skipped in collected.skipped:
-        _warn_skipped(skipped)
-    size = ingest.DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
-    overlap = ingest.DEFAULT_CHUNK_OVERLAP if chunk_overlap is None else chunk_overlap
-    ingest.make_splitter(size, overlap)  # bad sizes fail before the database or the model is touched
-    _quiet_libraries()
-    client = store.connect(db, chroma_url, create=True)
-    documents = store.open_for_writing(client, collection, embedding_model)
-    report = ingest.index_files(
-        documents,
-        collected.files,
-        batch_size=ingest.DEFAULT_BATCH_SIZE if batch_size is None else batch_size,
+    def open_documents() -> store.DocumentStore:
+        _quiet_libraries()
+        return store.open_for_writing(store.connect(db, chroma_url, create=True), collection, embedding_model)
+
+    return ingest.index_paths(
+        paths,
+        open_documents,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        batch_size=batch_size,
         show_progress=show_progress,
         on_skip=_warn_skipped,
-        chunk_size=size,
-        chunk_overlap=overlap,
     )
-    report.skipped[:0] = collected.skipped
-    if report.files_written + report.files_unchanged == 0:
-        raise ingest.IngestError("none of the files could be read; nothing was indexed")
-    return report, documents.count()
 
 
 def _warn_skipped(skipped: SkippedFile) -> None:
@@ -96,10 +88,11 @@ def index_command(
     chunk_size: int = typer.Option(1000, "--chunk-size", help="Largest chunk, in characters."),
     chunk_overlap: int = typer.Option(100, "--chunk-overlap", help="Characters shared by neighbouring chunks."),
     batch_size: int = typer.Option(32, "--batch-size", help="Chunks embedded and written per step."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help=PROGRESS_HELP),
 ) -> None:
     """Read, split, embed and store documents. Unchanged files are skipped; changed files replace their chunks."""
     with command_errors():
+        # The options forwarded by name: alike in shape only to other keyword calls.
         report, total = run_index(
             paths,
             db=db,
@@ -120,34 +113,6 @@ def index_command(
 
 
 # ------------------------------------------------------------------------------------------ ask
-@dataclass(frozen=True)
-class UsedPassage:
-    text: str
-    source: str
-    score: float
-    similarity: float
-
-    def as_json(self) -> dict[str, object]:
-        return {"text": self.text, "source": self.source, "score": self.score}
-
-
-def retrieve_and_rerank(
-    model: RankRAGModel,
-    documents: DocumentStore,
-    question: str,
-    *,
-    candidates: int,
-    top_k: int,
-    alpha: float | None = None,
-) -> list[UsedPassage]:
-    """Top-``candidates`` chunks from Chroma, reranked by RankRAG (fused with the retrieval similarity), best ``top_k``."""
-    found: list[Retrieved] = documents.search(question, candidates)
-    ranked = model.rerank(
-        question, [r.text for r in found], top_k=top_k, first_stage_scores=[r.similarity for r in found], alpha=alpha
-    )
-    return [UsedPassage(p.text, found[p.index].source, p.score, found[p.index].similarity) for p in ranked]
-
-
 def _check_ask_options(question: str, candidates: int, top_k: int, max_new_tokens: int, alpha: float | None) -> None:
     from rankrag.model.validation import check_positive, check_query
 
@@ -179,6 +144,7 @@ def run_ask(
     """Answer ``question`` from the index, streaming to stdout (or printing one JSON object)."""
     _check_ask_options(question, candidates, top_k, max_new_tokens, alpha)
     from rankrag.index import store
+    from rankrag.index.search import retrieve_and_rerank
     from rankrag.model.rankrag_model import RankRAGModel
 
     _quiet_libraries()

@@ -11,6 +11,7 @@ from rankrag.cli.common import command_errors
 from rankrag.served.launch import DEFAULT_ALIAS, DEFAULT_HOST, DEFAULT_N_CTX, DEFAULT_PORT, EXTRA_BUFFERS
 
 
+# Alike in shape only to other commands' option blocks (typer declares each option as a default); none repeats.
 def serve_command(
     ctx: typer.Context,
     model: str | None = typer.Option(
@@ -54,7 +55,7 @@ def serve_command(
             threads=threads,
             extra_args=tuple(ctx.args),
         )
-        code = serve(options, extra_buffers=extra_buffers, say=lambda line: typer.echo(line, err=True))  # type: ignore[arg-type]
+        code = serve(options, extra_buffers=extra_buffers, say=lambda line: typer.echo(line, err=True))
     raise typer.Exit(code)
 
 

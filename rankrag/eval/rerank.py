@@ -104,18 +104,18 @@ def run_rerank_systems(
     needs_model = any(s != "first_stage" for s in systems)
     if needs_model and model is None:
         raise ValueError("a model is needed for systems other than first_stage")
-    if "llm_rerank" in systems and llm_rerank is None:
-        llm_rerank = llm_rerank_system(model)  # type: ignore[arg-type]
+    if "llm_rerank" in systems and llm_rerank is None and model is not None:
+        llm_rerank = llm_rerank_system(model)
     run = RerankRun()
     for query in _progress(dataset.queries, f"rerank {dataset.name}", progress):
         query = RerankQuery(query.qid, query.query, query.candidates[:candidates])
         pids = [c.pid for c in query.candidates]
         if "first_stage" in systems:
             run.add("first_stage", query.qid, pids, 0.0)
-        if "rankrag" in systems or "fused" in systems:
+        if model is not None and ("rankrag" in systems or "fused" in systems):
             fused_alpha = alpha if "fused" in systems else 1.0
             start = time.perf_counter()
-            ranked = model.rerank(  # type: ignore[union-attr]
+            ranked = model.rerank(
                 query.query,
                 [c.text for c in query.candidates],
                 first_stage_scores=[c.first_stage_score for c in query.candidates],
@@ -126,9 +126,9 @@ def run_rerank_systems(
                 run.add("fused", query.qid, [pids[p.index] for p in ranked], elapsed)
             if "rankrag" in systems:
                 run.add("rankrag", query.qid, [pids[i] for i in llm_only_order(ranked)], elapsed)
-        if "llm_rerank" in systems:
+        if llm_rerank is not None and "llm_rerank" in systems:
             start = time.perf_counter()
-            order = llm_rerank.rank(query)  # type: ignore[union-attr]
+            order = llm_rerank.rank(query)
             run.add("llm_rerank", query.qid, [pids[i] for i in order], time.perf_counter() - start)
     return run
 

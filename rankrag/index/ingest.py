@@ -17,9 +17,12 @@ from typing import TYPE_CHECKING
 from tqdm.auto import tqdm
 
 from rankrag.errors import MissingDependencyError, RankRAGError
+from rankrag.index.chunk import Chunk
 from rankrag.optional import require
 
 if TYPE_CHECKING:
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
     from rankrag.index.store import DocumentStore
 
 TEXT_SUFFIXES = frozenset({".txt", ".text"})
@@ -39,20 +42,6 @@ class IngestError(RankRAGError, ValueError):
 
 class UnreadableFileError(RankRAGError, ValueError):
     """One file cannot be turned into text; the indexer skips it with a warning."""
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """A piece of one document, as stored in the index."""
-
-    id: str
-    text: str
-    source: str
-    chunk_index: int
-
-    @property
-    def metadata(self) -> dict[str, str | int]:
-        return {"source": self.source, "chunk_index": self.chunk_index}
 
 
 @dataclass(frozen=True)
@@ -213,7 +202,7 @@ def _read_pdf(path: Path) -> str:
 # ------------------------------------------------------------------------------------------ splitting
 def make_splitter(
     chunk_size: int = DEFAULT_CHUNK_SIZE, chunk_overlap: int = DEFAULT_CHUNK_OVERLAP, *, markdown: bool = False
-):  # type: ignore[no-untyped-def]
+) -> RecursiveCharacterTextSplitter:
     """A LangChain recursive splitter (headings first for Markdown, then paragraphs, lines, words)."""
     splitters = require("langchain_text_splitters", "chroma", "splitting documents for the index")
     Language, RecursiveCharacterTextSplitter = splitters.Language, splitters.RecursiveCharacterTextSplitter
@@ -350,3 +339,42 @@ def index_files(
             waiting.append(plan)
         flush()
     return report
+
+
+def index_paths(
+    paths: Iterable[str | Path],
+    open_documents: Callable[[], DocumentStore],
+    *,
+    chunk_size: int | None = None,
+    chunk_overlap: int | None = None,
+    batch_size: int | None = None,
+    show_progress: bool = True,
+    on_skip: Callable[[SkippedFile], None] | None = None,
+) -> tuple[IndexReport, int]:
+    """Index the files under ``paths`` into the store ``open_documents`` gives; the run's report and the store's
+    chunk count.
+
+    The store is opened only once the paths and sizes are checked, so bad input fails before Chroma and the
+    embedding model load. ``None`` sizes take the defaults; ``on_skip`` hears of each file passed over.
+    """
+    collected = collect_files(paths)
+    for skipped in collected.skipped:
+        if on_skip is not None:
+            on_skip(skipped)
+    size = DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
+    overlap = DEFAULT_CHUNK_OVERLAP if chunk_overlap is None else chunk_overlap
+    make_splitter(size, overlap)
+    documents = open_documents()
+    report = index_files(
+        documents,
+        collected.files,
+        batch_size=DEFAULT_BATCH_SIZE if batch_size is None else batch_size,
+        show_progress=show_progress,
+        on_skip=on_skip,
+        chunk_size=size,
+        chunk_overlap=overlap,
+    )
+    report.skipped[:0] = collected.skipped
+    if report.files_written + report.files_unchanged == 0:
+        raise IngestError("none of the files could be read; nothing was indexed")
+    return report, documents.count()

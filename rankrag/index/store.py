@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
     from chromadb.api.types import EmbeddingFunction
 
-    from rankrag.index.ingest import Chunk
+    from rankrag.index.chunk import Chunk
 
 DEFAULT_COLLECTION = "rankrag"
 EMBEDDING_MODEL_KEY = "rankrag:embedding_model"
@@ -57,11 +57,11 @@ def connect(db: str | os.PathLike[str] | None = None, chroma_url: str | None = N
 
     ``create=False`` refuses a directory that holds no database yet (asking an index that was never built).
     """
-    if (db is None) == (chroma_url is None):
-        raise StoreError("give either --db DIR (a local database) or --chroma-url http://HOST:PORT, not both")
-    if chroma_url is not None:
+    if db is not None and chroma_url is None:
+        return _persistent_client(Path(db).expanduser(), create=create)
+    if chroma_url is not None and db is None:
         return _http_client(chroma_url)
-    return _persistent_client(Path(db).expanduser(), create=create)  # type: ignore[arg-type]
+    raise StoreError("give either --db DIR (a local database) or --chroma-url http://HOST:PORT, not both")
 
 
 def _persistent_client(path: Path, *, create: bool) -> ClientAPI:
@@ -253,7 +253,7 @@ class DocumentStore:
             self.collection.upsert(
                 ids=[c.id for c in batch],
                 documents=[c.text for c in batch],
-                metadatas=[c.metadata for c in batch],  # type: ignore[misc]
+                metadatas=[c.metadata for c in batch],
             )
 
     def delete(self, ids: Sequence[str]) -> None:
@@ -274,7 +274,7 @@ class DocumentStore:
             Retrieved(
                 text=str(text),
                 source=str((meta or {}).get("source", "")),
-                chunk_index=int((meta or {}).get("chunk_index", 0)),  # type: ignore[arg-type]
+                chunk_index=int((meta or {}).get("chunk_index", 0)),  # type: ignore[arg-type]  # written as an int
                 similarity=similarity_from_distance(float(distance), space),
                 distance=float(distance),
             )

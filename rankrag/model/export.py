@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Literal
 import torch
 
 from rankrag.errors import UnsupportedConfigurationError
-from rankrag.model.calibration_store import CALIBRATION_FILE, load_calibration
+from rankrag.model.calibration_store import CALIBRATION_FILE
+from rankrag.model.local_backend import LocalBackend
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,18 +44,21 @@ def check_output(output: Path) -> Path:
     return output
 
 
-def _check_exportable(model: RankRAGModel) -> None:
-    if model.model is None:
+def _exportable(model: RankRAGModel) -> LocalBackend:
+    """The model's weights, when they are loaded here in a form that can be written out."""
+    backend = model.backend
+    if not isinstance(backend, LocalBackend):
         raise UnsupportedConfigurationError("a served model holds no weights here to export; export where it is loaded")
-    if model.spec is not None and model.spec.quantization is not None:
+    if backend.spec is not None and backend.spec.quantization is not None:
         raise UnsupportedConfigurationError(
-            f"the model is loaded {model.spec.quantization} with bitsandbytes; export loads it unquantized "
+            f"the model is loaded {backend.spec.quantization} with bitsandbytes; export loads it unquantized "
             f"(drop quantization=) so that the adapter can be merged into full-precision weights"
         )
-    if hasattr(model.model, "peft_config"):
+    if hasattr(backend.model, "peft_config"):
         raise UnsupportedConfigurationError(
             "the model still holds an unmerged PEFT adapter; load it without quantization"
         )
+    return backend
 
 
 def export_model(model: RankRAGModel, output: Path, *, gguf: bool = False, gguf_type: GgufType = "Q8_0") -> Path:
@@ -65,8 +69,9 @@ def export_model(model: RankRAGModel, output: Path, *, gguf: bool = False, gguf_
     The directory appears whole or not at all.
     """
     output = check_output(output)
-    _check_exportable(model)
-    if gguf and (model.spec is None or model.spec.gguf_file is None):
+    backend = _exportable(model)
+    spec = backend.spec
+    if gguf and (spec is None or spec.gguf_file is None):
         raise UnsupportedConfigurationError(
             "gguf=True writes the GGUF from the model's base GGUF, and this model was not loaded from one; "
             "convert the exported directory with llama.cpp's convert_hf_to_gguf.py"
@@ -76,15 +81,15 @@ def export_model(model: RankRAGModel, output: Path, *, gguf: bool = False, gguf_
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:
-        model.model.save_pretrained(staging, safe_serialization=True)
-        model.tokenizer.save_pretrained(staging)
+        backend.model.save_pretrained(staging, safe_serialization=True)
+        backend.tokenizer.save_pretrained(staging)
         folders = [staging]
         if gguf:
-            assert model.spec is not None and model.spec.gguf_file is not None
+            assert spec is not None and spec.gguf_file is not None
             (staging / GGUF_PATH).parent.mkdir()
-            write_merged_gguf(model, Path(model.spec.source) / model.spec.gguf_file, staging / GGUF_PATH, gguf_type)
+            write_merged_gguf(backend, Path(spec.source) / spec.gguf_file, staging / GGUF_PATH, gguf_type)
             folders.append((staging / GGUF_PATH).parent)
-        calibration = load_calibration(model.spec, model.name)
+        calibration = backend.calibration()
         for folder in folders if calibration is not None else ():
             (folder / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=2, sort_keys=True), encoding="utf-8")
         _readable(staging)
@@ -112,16 +117,16 @@ def _reorder_for_llama_cpp(weight: np.ndarray, heads: int) -> np.ndarray:
     )
 
 
-def _base_state(model: RankRAGModel) -> dict[str, torch.Tensor]:
+def _base_state(backend: LocalBackend) -> dict[str, torch.Tensor]:
     """The base model's weights (no adapter), as the in-process loader materialises them."""
     from rankrag.model.loading import load_model_and_tokenizer
 
-    assert model.spec is not None
-    base, _ = load_model_and_tokenizer(dataclasses.replace(model.spec, adapter=None, dtype="float32", device="cpu"))
+    assert backend.spec is not None
+    base, _ = load_model_and_tokenizer(dataclasses.replace(backend.spec, adapter=None, dtype="float32", device="cpu"))
     return {name: tensor.detach() for name, tensor in base.state_dict().items()}
 
 
-def write_merged_gguf(model: RankRAGModel, base_gguf: Path, target: Path, gguf_type: GgufType = "Q8_0") -> int:
+def write_merged_gguf(backend: LocalBackend, base_gguf: Path, target: Path, gguf_type: GgufType = "Q8_0") -> int:
     """Write ``target``: ``base_gguf`` with every tensor the merged adapter changed replaced. Returns their count."""
     import gguf
     from gguf.quants import dequantize, quantize
@@ -133,11 +138,11 @@ def write_merged_gguf(model: RankRAGModel, base_gguf: Path, target: Path, gguf_t
         raise UnsupportedConfigurationError(
             f"GGUF export supports Llama-architecture GGUFs (SmolLM2, Llama); {base_gguf.name} is {architecture!r}"
         )
-    config = model.model.config
+    config = backend.model.config
     blocks = int(config.num_hidden_layers)
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, blocks)
-    merged = {name: tensor.detach().float().cpu() for name, tensor in model.model.state_dict().items()}
-    base = _base_state(model)
+    merged = {name: tensor.detach().float().cpu() for name, tensor in backend.model.state_dict().items()}
+    base = _base_state(backend)
     heads = {"attn_q": int(config.num_attention_heads), "attn_k": int(config.num_key_value_heads)}
 
     updates: dict[str, np.ndarray] = {}  # GGUF name -> the adapter's change, in llama.cpp's row order

@@ -7,8 +7,8 @@ import numbers
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
-from typing import cast
+from dataclasses import dataclass, field, replace
+from typing import Any, TypedDict, cast
 
 import torch
 from transformers import (
@@ -53,6 +53,26 @@ class GenerationOptions:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if any(not isinstance(s, str) or not s for s in self.stop):
             raise ValueError("stop sequences must be non-empty strings")
+
+
+class GenerationOverrides(TypedDict, total=False):
+    """Per-call generation keywords; None (or an absent key) keeps the option's value."""
+
+    max_new_tokens: int | None
+    temperature: float | None
+    top_p: float | None
+    stop: str | Sequence[str] | None
+    seed: int | None
+
+
+def generation_options(options: GenerationOptions | None = None, **overrides: object) -> GenerationOptions:
+    """``options`` (default: :class:`GenerationOptions`) with the given keywords applied and checked; one string
+    ``stop`` is one stop sequence. An unknown keyword raises TypeError."""
+    fields = {name: value for name, value in overrides.items() if value is not None}
+    if "stop" in fields:
+        stop = fields["stop"] or ()
+        fields["stop"] = (stop,) if isinstance(stop, str) else tuple(cast("Iterable[str]", stop))
+    return replace(options or GenerationOptions(), **cast("dict[str, Any]", fields))  # checked in __post_init__
 
 
 @dataclass

@@ -206,6 +206,11 @@ def _gguf_fingerprint(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def materialized_location(gguf_path: Path) -> Path:
+    """Where :func:`materialize_gguf` keeps the dequantized copy of ``gguf_path`` (it may not exist yet)."""
+    return cache_dir() / "materialized" / f"{gguf_path.stem}-{_gguf_fingerprint(gguf_path)}"
+
+
 def materialize_gguf(directory: str, gguf_file: str) -> Path:
     """Dequantize a GGUF file once into a plain safetensors model directory, cached on disk.
 
@@ -213,7 +218,7 @@ def materialize_gguf(directory: str, gguf_file: str) -> Path:
     costs seconds; the cached directory loads like any Hugging Face model.
     """
     gguf_path = Path(directory) / gguf_file
-    target = cache_dir() / "materialized" / f"{gguf_path.stem}-{_gguf_fingerprint(gguf_path)}"
+    target = materialized_location(gguf_path)
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
         return target
     logger.info("materialising %s into %s (once)", gguf_path, target)
@@ -240,7 +245,7 @@ def materialize_gguf(directory: str, gguf_file: str) -> Path:
     return target
 
 
-def _quantization_config(quantization: Quantization, dtype: torch.dtype) -> Any:
+def quantization_config(quantization: Quantization, dtype: torch.dtype) -> Any:
     from transformers import BitsAndBytesConfig
 
     if quantization == "4bit":
@@ -293,7 +298,7 @@ def load_model_and_tokenizer(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrain
         "use_safetensors": None if spec.allow_pickle else True,
     }
     if spec.quantization is not None:
-        kwargs["quantization_config"] = _quantization_config(spec.quantization, dtype)
+        kwargs["quantization_config"] = quantization_config(spec.quantization, dtype)
         kwargs["device_map"] = {"": spec.device}
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=spec.trust_remote_code)
@@ -310,7 +315,7 @@ def load_model_and_tokenizer(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrain
             raise ModelNotFoundError(f"could not load model {spec.source!r}: {message.splitlines()[0]}") from error
         raise
     if spec.quantization is None:
-        model = model.to(spec.device)  # type: ignore[arg-type]
+        model = model.to(spec.device)  # type: ignore[arg-type]  # transformers types .to() for tensors, not device strings
     if spec.adapter is not None:
         model = _apply_adapter(model, spec)
     model.requires_grad_(False)
@@ -381,6 +386,6 @@ def _apply_adapter(model: PreTrainedModel, spec: ModelSpec) -> PreTrainedModel:
         raise ModelNotFoundError(f"could not load adapter {spec.adapter!r}: {str(error).splitlines()[0]}") from error
     deltas = adapter_bypass.collect_deltas(peft_model)
     # Merged weights score as fast as the base model; a quantized base keeps the adapter unmerged.
-    model = peft_model.merge_and_unload() if spec.quantization is None else peft_model  # type: ignore[assignment]
+    model = peft_model.merge_and_unload() if spec.quantization is None else peft_model  # type: ignore[assignment]  # peft types merge_and_unload as a torch Module
     adapter_bypass.install(model, deltas)  # so generation can run on the base weights (RankRAGModel.generator)
     return model

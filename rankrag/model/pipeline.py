@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from rankrag.model.generation import GenerationOptions
 from rankrag.model.rankrag_model import RankRAGModel
 from rankrag.model.results import RAGAnswer
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from rankrag.model.generation import GenerationOverrides
 
 
 def rankrag_answer(
@@ -14,10 +21,11 @@ def rankrag_answer(
     *,
     model: RankRAGModel | None = None,
     top_k: int = 5,
-    **generation_options: object,
+    options: GenerationOptions | None = None,
+    **overrides: Unpack[GenerationOverrides],
 ) -> RAGAnswer:
     """Score all ``passages`` for ``question``, keep ``top_k`` (default 5), generate the answer.
 
     Uses the shared embedded model when ``model`` is None.
     """
-    return (model or RankRAGModel.load()).answer(question, passages, top_k=top_k, **generation_options)
+    return (model or RankRAGModel.load()).answer(question, passages, top_k=top_k, options=options, **overrides)

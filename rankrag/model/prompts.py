@@ -55,7 +55,7 @@ class PromptTemplates:
     question_first: bool = False
 
     def with_options(self, **changes: object) -> PromptTemplates:
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)  # type: ignore[arg-type]  # field types are checked by the dataclass, not by mypy on **changes
 
 
 @dataclass(frozen=True)

@@ -1,38 +1,56 @@
-"""RankRAGModel: one loaded causal LM that both reranks passages and answers from them."""
+"""RankRAGModel: one causal LM that both reranks passages and answers from them, over one backend.
+
+The model owns what every backend shares: prompt encoding, input checks, deduplication, fusion and
+calibration. Where the forward passes run is the backend's business (:mod:`rankrag.model.backend`): weights
+loaded in this process (:meth:`RankRAGModel.load`) or a model server (:meth:`RankRAGModel.connect`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import replace
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from rankrag.model import (
-    adapter_bypass,
-    batching,
-    calibration_store,
-    fusion,
-    generation,
-    loading,
-    prefix_cache,
-    scoring,
-)
+from rankrag.model import answer_prompts, fusion
 from rankrag.model.async_iteration import iterate_in_thread
-from rankrag.model.generation import Generation, GenerationOptions
-from rankrag.model.prompts import PromptTemplates, render_generation_prompt, render_messages, resolve_style
+from rankrag.model.backend import GENERATORS, Backend, Generator
+from rankrag.model.generation import Generation, GenerationOptions, generation_options
+from rankrag.model.loading import ModelSpec
+from rankrag.model.local_backend import LocalBackend, ModelSource, local_source
+from rankrag.model.passages import BLANK_PASSAGE_SCORE, distinct, is_blank, non_blank, spread
+from rankrag.model.prompts import PromptTemplates, resolve_style
+from rankrag.model.ranking_prompts import RankingEncoder, RankingRequest, answer_token_ids, split_prompts
 from rankrag.model.registry import SharedRegistry
 from rankrag.model.results import RAGAnswer, ScoredPassage
-from rankrag.model.scoring import Normalization, RankingEncoder, ScoringOptions
+from rankrag.model.scoring_options import Normalization, ScoringOptions, check_normalization
 from rankrag.model.validation import check_alpha, check_passages, check_positive, check_query
 
-ModelSource = str | os.PathLike[str] | tuple[PreTrainedModel, PreTrainedTokenizerBase] | None
-Generator = Literal["auto", "adapter", "base"]
-GENERATORS: tuple[Generator, ...] = ("auto", "adapter", "base")
+if TYPE_CHECKING:
+    from typing_extensions import Self, Unpack
+
+    from rankrag.model.generation import GenerationOverrides
+    from rankrag.served.client import ServerClient
+    from rankrag.served.http_backend import HTTPBackend
+    from rankrag.served.tokenizers import TokenizerSource
+    from rankrag.served.wire import ServerInfo
+
+__all__ = [
+    "BLANK_PASSAGE_SCORE",
+    "GENERATORS",
+    "Generator",
+    "ModelSource",
+    "RankRAGModel",
+    "ServedRankRAGModel",
+    "UNCALIBRATED_ALPHA",
+    "clear_registry",
+    "connect",
+    "is_blank",
+]
 
 logger = logging.getLogger(__name__)
 _REGISTRY: SharedRegistry[RankRAGModel] = SharedRegistry()
@@ -42,13 +60,11 @@ _WARNED_UNCALIBRATED: set[str] = set()
 # within 0.005 of BM25 (score or rank fusion), while the tuned adapter still gains +0.03 at 0.25.
 # See docs/evaluation.md; a calibrated model uses its own weight.
 UNCALIBRATED_ALPHA = 0.25
-# What score() reports for an empty or whitespace-only passage, without running the model; rerank() leaves
-# such passages out of its result, so they never take a top-k slot or reach the generator.
-BLANK_PASSAGE_SCORE = 0.0
 
 
 class RankRAGModel:
-    """A causal LM serving both RankRAG jobs. Build it with :meth:`load`; equal loads share one instance.
+    """A causal LM serving both RankRAG jobs. Build it with :meth:`load` (equal loads share one instance) or
+    :meth:`connect` (a model server).
 
     >>> model = RankRAGModel.load()                                   # embedded SmolLM2 (+ shipped adapter)
     >>> model = RankRAGModel.load("nvidia/Llama3-ChatQA-1.5-8B", quantization="4bit")   # on a GPU
@@ -56,25 +72,20 @@ class RankRAGModel:
 
     def __init__(
         self,
-        model: PreTrainedModel,
-        tokenizer: PreTrainedTokenizerBase,
+        backend: Backend,
         *,
-        name: str,
-        spec: loading.ModelSpec | None = None,
         templates: PromptTemplates | None = None,
         scoring_options: ScoringOptions | None = None,
         generator: Generator = "auto",
     ) -> None:
         if generator not in GENERATORS:
             raise ValueError(f"unknown generator {generator!r}; choose one of {GENERATORS}")
-        self.model = model
+        backend.check_generator(generator)
+        self.backend = backend
         self.generator: Generator = generator
-        self.tokenizer = tokenizer
-        self.name = name
-        self.spec = spec
         self.templates = templates or PromptTemplates()
         self.scoring_options = scoring_options or ScoringOptions()
-        self._answer_ids = scoring.answer_token_ids(tokenizer, self.templates)
+        self._answer_ids = answer_token_ids(backend.tokenizer, self.templates)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -103,40 +114,17 @@ class RankRAGModel:
         """
         if generator not in GENERATORS:
             raise ValueError(f"unknown generator {generator!r}; choose one of {GENERATORS}")
-        loaded = cls._load_shared(source, dtype, quantization, device, adapter, trust_remote_code, allow_pickle)
-        return loaded if generator == "auto" else loaded.with_options(generator=generator)
-
-    @classmethod
-    def _load_shared(
-        cls,
-        source: ModelSource,
-        dtype: str,
-        quantization: str | None,
-        device: str,
-        adapter: str | os.PathLike[str] | None,
-        trust_remote_code: bool,
-        allow_pickle: bool,
-    ) -> RankRAGModel:
-        if isinstance(source, tuple):
-            model, tokenizer = source
-            key = ("object", id(model), id(tokenizer))
-            name = getattr(model.config, "name_or_path", "") or type(model).__name__
-            return _REGISTRY.get_or_create(
-                key, lambda: cls(*loading.prepare_for_inference(model, tokenizer), name=name)
-            )
-        resolved_device = loading.resolve_device(device)
-        directory, gguf_file = loading.resolve_source(source)
-        spec = loading.ModelSpec(
-            source=directory,
-            gguf_file=gguf_file,
-            dtype=loading.resolve_dtype(dtype, resolved_device),
-            quantization=loading.resolve_quantization(quantization, resolved_device),
-            device=resolved_device,
-            adapter=loading.resolve_adapter(adapter, directory, gguf_file),
+        key, load_backend = local_source(
+            source,
+            dtype=dtype,
+            quantization=quantization,
+            device=device,
+            adapter=adapter,
             trust_remote_code=trust_remote_code,
             allow_pickle=allow_pickle,
         )
-        return _REGISTRY.get_or_create(spec, lambda: cls._from_spec(spec))
+        loaded = _REGISTRY.get_or_create(key, lambda: cls(load_backend()))
+        return loaded if generator == "auto" else loaded.with_options(generator=generator)
 
     @classmethod
     def connect(
@@ -144,39 +132,50 @@ class RankRAGModel:
         base_url: str,
         *,
         model: str,
-        tokenizer: PreTrainedTokenizerBase | str | os.PathLike[str] | None = None,
+        tokenizer: TokenizerSource = None,
         api_key: str | None = None,
         timeout: float = 60.0,
         max_concurrency: int = 16,
-        **options: object,
-    ) -> RankRAGModel:
+        templates: PromptTemplates | None = None,
+        scoring_options: ScoringOptions | None = None,
+        context_window: int | None = None,
+        strict_tokens: bool = False,
+        top_logprobs: int = 20,
+        max_attempts: int = 4,
+        calibration: str | os.PathLike[str] | None = None,
+    ) -> ServedRankRAGModel:
         """A model served over HTTP (llama.cpp, vLLM, any OpenAI-compatible ``/v1/completions``), usable
         everywhere a loaded model is; it holds no weights. Needs ``pip install "rankrag[server]"``.
 
         ``model``: the served model's name (checked against the server's ``/v1/models``). ``tokenizer``: the
         served model's tokenizer (object, directory, Hugging Face id or ``.gguf`` file); None for the embedded
         SmolLM2's. Prompts are built and truncated here exactly as in-process. ``timeout``: seconds per
-        connect/read; ``max_concurrency``: most requests in flight. Further options (``templates``,
-        ``scoring_options``, ``context_window``, ``strict_tokens``, ``top_logprobs``, ``max_attempts``, ``calibration``:
-        the served model's ``rankrag_calibration.json`` or the ``rankrag export`` directory holding it): see
-        :func:`rankrag.served.connect` and docs/serving.md.
+        connect/read; ``max_concurrency``: most requests in flight; ``context_window``: the server's, when it
+        does not report one; ``strict_tokens``: refuse prompts a text-only server would re-tokenize differently;
+        ``top_logprobs``: logprobs asked per ranking request; ``max_attempts``: tries per request on
+        connection errors; ``calibration``: the served model's ``rankrag_calibration.json`` or the
+        ``rankrag export`` directory holding it. See docs/serving.md.
         """
-        from rankrag.served.model import connect as connect_served
+        from rankrag.served.http_backend import HTTPBackend
 
-        return connect_served(
+        templates = templates or PromptTemplates()
+        options = scoring_options or ScoringOptions()
+        backend = HTTPBackend.connect(
             base_url,
             model=model,
             tokenizer=tokenizer,
             api_key=api_key,
             timeout=timeout,
             max_concurrency=max_concurrency,
-            **options,  # type: ignore[arg-type]
+            templates=templates,
+            scoring_options=options,
+            context_window=context_window,
+            strict_tokens=strict_tokens,
+            top_logprobs=top_logprobs,
+            max_attempts=max_attempts,
+            calibration=calibration,
         )
-
-    @classmethod
-    def _from_spec(cls, spec: loading.ModelSpec) -> RankRAGModel:
-        model, tokenizer = loading.load_model_and_tokenizer(spec)
-        return cls(model, tokenizer, name=spec.display_name, spec=spec)
+        return ServedRankRAGModel(backend, templates=templates, scoring_options=options)
 
     def with_options(
         self,
@@ -185,24 +184,57 @@ class RankRAGModel:
         scoring_options: ScoringOptions | None = None,
         generator: Generator | None = None,
     ) -> RankRAGModel:
-        """A handle on the same loaded weights with other prompts, scoring options or generator."""
+        """A handle on the same backend (the same loaded weights or server connection) with other prompts,
+        scoring options or generator."""
         return type(self)(
-            self.model,
-            self.tokenizer,
-            name=self.name,
-            spec=self.spec,
+            self.backend,
             templates=templates or self.templates,
             scoring_options=scoring_options or self.scoring_options,
             generator=generator or self.generator,
         )
 
     @property
+    def model(self) -> PreTrainedModel | None:
+        """The loaded weights; None for a served model."""
+        return self.backend.model if isinstance(self.backend, LocalBackend) else None
+
+    @property
+    def spec(self) -> ModelSpec | None:
+        """How the weights were loaded; None for a served model or one built from a (model, tokenizer) pair."""
+        return self.backend.spec if isinstance(self.backend, LocalBackend) else None
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        return self.backend.tokenizer
+
+    @property
+    def name(self) -> str:
+        return self.backend.name
+
+    @property
     def context_window(self) -> int:
-        return int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
+        return self.backend.context_window
+
+    @property
+    def device(self) -> object:
+        return self.backend.device
 
     @property
     def prompt_style(self) -> str:
         return resolve_style(self.tokenizer, self.templates)
+
+    def close(self) -> None:
+        """Close the backend's connections (a served model; every handle from :meth:`with_options` shares them)."""
+        self.backend.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, {self.backend.describe()})"
 
     # ------------------------------------------------------------------ ranking
     def _scoring_options(self, batch_size: int | None, normalization: Normalization | None) -> ScoringOptions:
@@ -211,14 +243,26 @@ class RankRAGModel:
         if batch_size is not None:
             options = replace(options, batch_size=batch_size)
         if normalization is not None:
-            if normalization not in scoring.NORMALIZATIONS:
-                raise ValueError(f"unknown normalization {normalization!r}; choose one of {scoring.NORMALIZATIONS}")
-            options = replace(options, normalization=normalization)
+            options = replace(options, normalization=check_normalization(normalization))
         return options
 
     def encode_ranking(self, query: str, passages: Sequence[str]) -> list[list[int]]:
         """Token ids of the ranking prompt of every passage (truncated inside the passage)."""
         return RankingEncoder(self.tokenizer, self.templates, self.scoring_options).encode(query, passages)
+
+    def _score_inputs(
+        self, query: str, passages: Sequence[str], batch_size: int | None, normalization: Normalization | None
+    ) -> tuple[list[str], list[str], ScoringOptions]:
+        """Checked inputs of a scoring call: the passages, each distinct one once, and the call's options."""
+        check_query(query)
+        items = check_passages(passages)
+        options = self._scoring_options(batch_size, normalization)
+        return items, distinct(items), options
+
+    def _ranking_request(self, query: str, passages: Sequence[str], options: ScoringOptions) -> RankingRequest:
+        true_id, false_id = self._answer_ids
+        prompts = split_prompts(RankingEncoder(self.tokenizer, self.templates, options), query, passages)
+        return RankingRequest(prompts=prompts, true_id=true_id, false_id=false_id, options=options)
 
     def score(
         self,
@@ -232,34 +276,29 @@ class RankRAGModel:
         items, unique, options = self._score_inputs(query, passages, batch_size, normalization)
         if not unique:  # nothing to score, or blank passages only
             return [BLANK_PASSAGE_SCORE] * len(items)
-        return _spread(items, unique, batching.score_requests([self._score_request(query, unique, options)])[0])
+        return spread(items, unique, self.backend.score(self._ranking_request(query, unique, options)))
 
-    def _score_inputs(
-        self, query: str, passages: Sequence[str], batch_size: int | None, normalization: Normalization | None
-    ) -> tuple[list[str], list[str], ScoringOptions]:
-        """Checked inputs of a scoring call: the passages, each distinct one once, and the call's options."""
-        check_query(query)
-        items = check_passages(passages)
-        options = self._scoring_options(batch_size, normalization)
-        return items, _distinct(items), options
+    async def ascore(
+        self,
+        query: str,
+        passages: Sequence[str],
+        *,
+        batch_size: int | None = None,
+        normalization: Normalization | None = None,
+    ) -> list[float]:
+        """Async :meth:`score`; runs off the event loop. Concurrent calls on one loaded model share forward
+        passes (:mod:`rankrag.model.coalescer`) unless the handle's ``ScoringOptions(coalesce=False)``."""
+        items, unique, options = self._score_inputs(query, passages, batch_size, normalization)
+        if not unique:  # nothing to score, or blank passages only
+            return [BLANK_PASSAGE_SCORE] * len(items)
+        request = await asyncio.to_thread(self._ranking_request, query, unique, options)  # tokenizing is work too
+        return spread(items, unique, await self.backend.ascore(request))
 
     def _rerank_inputs(self, query: str, passages: Sequence[str], top_k: int | None, alpha: float | None) -> list[str]:
         check_positive(top_k, "top_k")
         check_alpha(alpha)
         check_query(query)
         return check_passages(passages)  # a generator is read once, for scoring and for the result
-
-    def _score_request(self, query: str, passages: Sequence[str], options: ScoringOptions) -> batching.ScoreRequest:
-        encoder = RankingEncoder(self.tokenizer, self.templates, options)
-        true_id, false_id = self._answer_ids
-        return batching.ScoreRequest(
-            model=self.model,
-            prompts=prefix_cache.split_prompts(encoder, query, passages),
-            options=options,
-            true_id=true_id,
-            false_id=false_id,
-            pad_id=int(self.tokenizer.pad_token_id),
-        )
 
     def rerank(
         self,
@@ -276,11 +315,26 @@ class RankRAGModel:
 
         ``alpha`` < 1 fuses the LLM score with the first-stage signal (``first_stage_scores``, higher is
         better, or the input order when None); see :mod:`rankrag.model.fusion`. ``alpha=None`` uses the model's
-        calibrated default (1.0, LLM only, when the model is uncalibrated). ``ScoredPassage.score`` is the
-        fused score; ``metadata["llm_score"]`` always holds P(True).
+        calibrated default (:data:`UNCALIBRATED_ALPHA` when the model is uncalibrated). ``ScoredPassage.score``
+        is the fused score; ``metadata["llm_score"]`` always holds P(True).
         """
         items = self._rerank_inputs(query, passages, top_k, alpha)
         llm_scores = self.score(query, items, batch_size=batch_size)
+        return self.rank_scored(items, llm_scores, top_k=top_k, first_stage_scores=first_stage_scores, alpha=alpha)
+
+    async def arerank(
+        self,
+        query: str,
+        passages: Sequence[str],
+        *,
+        top_k: int | None = None,
+        batch_size: int | None = None,
+        first_stage_scores: Sequence[float] | None = None,
+        alpha: float | None = None,
+    ) -> list[ScoredPassage]:
+        """Async :meth:`rerank`; runs off the event loop and shares forward passes like :meth:`ascore`."""
+        items = self._rerank_inputs(query, passages, top_k, alpha)
+        llm_scores = await self.ascore(query, items, batch_size=batch_size)
         return self.rank_scored(items, llm_scores, top_k=top_k, first_stage_scores=first_stage_scores, alpha=alpha)
 
     def rank_scored(
@@ -309,56 +363,13 @@ class RankRAGModel:
         )
         return ranked[:top_k] if top_k is not None else ranked
 
-    async def ascore(self, query: str, passages: Sequence[str], **kwargs: object) -> list[float]:
-        """Async :meth:`score`; runs off the event loop. Concurrent calls on one model share forward
-        passes (:mod:`rankrag.model.batching`) unless the handle's ``ScoringOptions(coalesce=False)``."""
-        return await self._ascore(query, passages, **kwargs)  # type: ignore[arg-type]
-
-    # Kept twin of score(): the same signature, scoring coalesced across concurrent calls off the event loop.
-    async def _ascore(
-        self,
-        query: str,
-        passages: Sequence[str],
-        *,
-        batch_size: int | None = None,
-        normalization: Normalization | None = None,
-    ) -> list[float]:
-        items, unique, options = self._score_inputs(query, passages, batch_size, normalization)
-        if not unique:  # nothing to score, or blank passages only
-            return [BLANK_PASSAGE_SCORE] * len(items)
-        if not options.coalesce:
-            return await asyncio.to_thread(self.score, query, items, batch_size=batch_size, normalization=normalization)
-        request = await asyncio.to_thread(self._score_request, query, unique, options)
-        return _spread(items, unique, await batching.coalescer_for(self.model).score(request))
-
-    async def arerank(self, query: str, passages: Sequence[str], **kwargs: object) -> list[ScoredPassage]:
-        """Async :meth:`rerank`; runs off the event loop and shares forward passes like :meth:`ascore`."""
-        return await self._arerank(query, passages, **kwargs)  # type: ignore[arg-type]
-
-    # Kept twin of rerank(): the same signature, awaiting _ascore.
-    async def _arerank(
-        self,
-        query: str,
-        passages: Sequence[str],
-        *,
-        top_k: int | None = None,
-        batch_size: int | None = None,
-        first_stage_scores: Sequence[float] | None = None,
-        alpha: float | None = None,
-    ) -> list[ScoredPassage]:
-        items = self._rerank_inputs(query, passages, top_k, alpha)
-        llm_scores = await self._ascore(query, items, batch_size=batch_size)
-        return self.rank_scored(items, llm_scores, top_k=top_k, first_stage_scores=first_stage_scores, alpha=alpha)
-
     @property
-    def calibration(self) -> dict[str, object] | None:
+    def calibration(self) -> dict[str, Any] | None:
         """The stored fusion calibration of this model (see ``rankrag calibrate``), or None."""
-        if not hasattr(self, "_calibration"):
-            self._calibration = calibration_store.load_calibration(self.spec, self.name)
-        return self._calibration
+        return self.backend.calibration()
 
     def reload_calibration(self) -> None:
-        self.__dict__.pop("_calibration", None)
+        self.backend.reload_calibration()
 
     @property
     def default_alpha(self) -> float:
@@ -375,131 +386,177 @@ class RankRAGModel:
                     UNCALIBRATED_ALPHA,
                 )
             return UNCALIBRATED_ALPHA
-        return float(calibration["alpha"])  # type: ignore[arg-type]  # JSON value checked when it was saved
+        return float(calibration["alpha"])
 
     # --------------------------------------------------------------- generation
     @property
     def generates_with_adapter(self) -> bool:
         """Whether answers come from the adapted weights. False when :attr:`generator` (or, for "auto", the
         adapter's calibration) says "base"; then generation runs on the base weights of this same instance."""
-        if adapter_bypass.bypass_for(self.model) is None:
-            return True  # no adapter loaded in-process: the weights are what they are
+        if not self.backend.separable_adapter:
+            return True  # no adapter that can be set aside: the weights are what they are
         choice = self.generator
         if choice == "auto":
             recorded = (self.calibration or {}).get("generator")
             choice = "base" if recorded == "base" else "adapter"
         return choice == "adapter"
 
-    def _generation_weights(self) -> AbstractContextManager[None]:
-        return nullcontext() if self.generates_with_adapter else adapter_bypass.base_weights(self.model)
+    def _generation_options(
+        self, options: GenerationOptions | None = None, **overrides: Unpack[GenerationOverrides]
+    ) -> GenerationOptions:
+        return generation_options(options, **overrides)
 
-    def _generation_options(self, **kwargs: object) -> GenerationOptions:
-        stop = kwargs.pop("stop", None) or ()
-        stops = (
-            (stop,) if isinstance(stop, str) else tuple(cast("Iterable[str]", stop))
-        )  # one string is one stop sequence
-        return GenerationOptions(stop=stops, **{k: v for k, v in kwargs.items() if v is not None})  # type: ignore[arg-type]
-
-    def answer_prompt_ids(self, question: str, contexts: Sequence[str], max_context_tokens: int = 384) -> list[int]:
+    def answer_prompt_ids(
+        self,
+        question: str,
+        contexts: Sequence[str],
+        max_context_tokens: int = answer_prompts.DEFAULT_MAX_CONTEXT_TOKENS,
+    ) -> list[int]:
         """RankRAG's generation prompt as token ids; each context is cut to ``max_context_tokens``."""
-        # Cutting the text first bounds tokenizer work on huge contexts, as in scoring.RankingEncoder.
-        char_limit = max_context_tokens * 16 + 64
-        cut = (
-            [
-                cast(str, self.tokenizer.decode(ids[:max_context_tokens]))
-                for ids in self.tokenizer([c[:char_limit] for c in contexts], add_special_tokens=False)["input_ids"]
-            ]
-            if contexts
-            else []
-        )
-        text = render_generation_prompt(self.tokenizer, self.templates, question, cut)
-        return self.tokenizer.encode(text, add_special_tokens=self.prompt_style == "chatqa")
+        return answer_prompts.answer_prompt_ids(self.tokenizer, self.templates, question, contexts, max_context_tokens)
 
     def messages_prompt_ids(self, messages: Sequence[dict[str, str]]) -> list[int]:
-        text = render_messages(self.tokenizer, self.templates, messages)
-        return self.tokenizer.encode(text, add_special_tokens=self.prompt_style == "chatqa")
+        return answer_prompts.messages_prompt_ids(self.tokenizer, self.templates, messages)
 
-    def generate_ids(self, prompt_ids: Sequence[int], **options: object) -> Generation:
-        """Generate from prompt token ids. Options: max_new_tokens, temperature, top_p, stop, seed."""
-        return generation.generate(
-            self.model, self.tokenizer, prompt_ids, self._generation_options(**options), self._generation_weights
+    def generate_ids(
+        self,
+        prompt_ids: Sequence[int],
+        options: GenerationOptions | None = None,
+        **overrides: Unpack[GenerationOverrides],
+    ) -> Generation:
+        """Generate from prompt token ids: greedy unless ``temperature`` > 0. ``options`` and the keywords
+        (``max_new_tokens``, ``temperature``, ``top_p``, ``stop``, ``seed``) are :class:`GenerationOptions` fields."""
+        return self.backend.generate(
+            prompt_ids, generation_options(options, **overrides), with_adapter=self.generates_with_adapter
         )
 
-    def stream_ids(self, prompt_ids: Sequence[int], **options: object) -> Iterator[str]:
-        return generation.stream(
-            self.model, self.tokenizer, prompt_ids, self._generation_options(**options), self._generation_weights
+    def stream_ids(
+        self,
+        prompt_ids: Sequence[int],
+        options: GenerationOptions | None = None,
+        **overrides: Unpack[GenerationOverrides],
+    ) -> Iterator[str]:
+        """Like :meth:`generate_ids`, yielding text chunks as they are produced."""
+        return self.backend.stream(
+            prompt_ids, generation_options(options, **overrides), with_adapter=self.generates_with_adapter
         )
 
-    async def agenerate_ids(self, prompt_ids: Sequence[int], **options: object) -> Generation:
-        """Async :meth:`generate_ids`; generation runs in a worker thread, off the event loop."""
-        return await asyncio.to_thread(self.generate_ids, prompt_ids, **options)
+    async def agenerate_ids(
+        self,
+        prompt_ids: Sequence[int],
+        options: GenerationOptions | None = None,
+        **overrides: Unpack[GenerationOverrides],
+    ) -> Generation:
+        """Async :meth:`generate_ids`, off the event loop."""
+        return await self.backend.agenerate(
+            prompt_ids, generation_options(options, **overrides), with_adapter=self.generates_with_adapter
+        )
 
-    async def astream_ids(self, prompt_ids: Sequence[int], **options: object) -> AsyncIterator[str]:
+    async def astream_ids(
+        self,
+        prompt_ids: Sequence[int],
+        options: GenerationOptions | None = None,
+        **overrides: Unpack[GenerationOverrides],
+    ) -> AsyncIterator[str]:
         """Async :meth:`stream_ids`: text chunks as they are generated; leaving early stops generation."""
-        chunks = await asyncio.to_thread(self.stream_ids, prompt_ids, **options)
+        chunks = await asyncio.to_thread(self.stream_ids, prompt_ids, options, **overrides)
         async for chunk in iterate_in_thread(chunks):
             yield chunk
 
-    def generate(self, question: str, contexts: Sequence[str], **options: object) -> str:
+    def _answer_prompt(self, question: str, contexts: Sequence[str]) -> list[int]:
+        check_query(question, "question")
+        return self.answer_prompt_ids(question, non_blank(check_passages(contexts, "contexts")))
+
+    def generate(
+        self,
+        question: str,
+        contexts: Sequence[str],
+        options: GenerationOptions | None = None,
+        **overrides: Unpack[GenerationOverrides],
+    ) -> str:
         """Answer ``question`` from ``contexts`` with RankRAG's generation prompt (greedy by default); blank
-        contexts are left out."""
-        check_query(question, "question")
-        prompt = self.answer_prompt_ids(question, _non_blank(check_passages(contexts, "contexts")))
-        return self.generate_ids(prompt, **options).text
+        contexts are left out. Options as in :meth:`generate_ids`."""
+        return self.generate_ids(self._answer_prompt(question, contexts), options, **overrides).text
 
-    def stream(self, question: str, contexts: Sequence[str], **options: object) -> Iterator[str]:
+    def stream(
+        self,
+        question: str,
+        contexts: Sequence[str],
+        options: GenerationOptions | None = None,
+        **overrides: Unpack[GenerationOverrides],
+    ) -> Iterator[str]:
         """Like :meth:`generate`, yielding text chunks as they are produced."""
-        check_query(question, "question")
-        prompt = self.answer_prompt_ids(question, _non_blank(check_passages(contexts, "contexts")))
-        return self.stream_ids(prompt, **options)
+        return self.stream_ids(self._answer_prompt(question, contexts), options, **overrides)
 
-    async def agenerate(self, question: str, contexts: Sequence[str], **options: object) -> str:
+    async def agenerate(
+        self,
+        question: str,
+        contexts: Sequence[str],
+        options: GenerationOptions | None = None,
+        **overrides: Unpack[GenerationOverrides],
+    ) -> str:
         """Async :meth:`generate`."""
-        return await asyncio.to_thread(self.generate, question, contexts, **options)
+        return await asyncio.to_thread(self.generate, question, contexts, options, **overrides)
 
-    async def astream(self, question: str, contexts: Sequence[str], **options: object) -> AsyncIterator[str]:
+    async def astream(
+        self,
+        question: str,
+        contexts: Sequence[str],
+        options: GenerationOptions | None = None,
+        **overrides: Unpack[GenerationOverrides],
+    ) -> AsyncIterator[str]:
         """Async :meth:`stream`."""
-        chunks = await asyncio.to_thread(self.stream, question, contexts, **options)  # tokenising is work too
+        chunks = await asyncio.to_thread(self.stream, question, contexts, options, **overrides)
         async for chunk in iterate_in_thread(chunks):
             yield chunk
 
     # ----------------------------------------------------------------- pipeline
-    def answer(self, question: str, passages: Sequence[str], *, top_k: int = 5, **options: object) -> RAGAnswer:
+    def answer(
+        self,
+        question: str,
+        passages: Sequence[str],
+        *,
+        top_k: int = 5,
+        options: GenerationOptions | None = None,
+        **overrides: Unpack[GenerationOverrides],
+    ) -> RAGAnswer:
         """Score every passage, keep the best ``top_k``, answer from them."""
         best = self.rerank(question, passages, top_k=top_k)
-        text = self.generate(question, [p.text for p in best], **options) if best else ""
+        text = self.generate(question, [p.text for p in best], options, **overrides) if best else ""
         return RAGAnswer(question=question, answer=text, contexts=best)
 
-    def __repr__(self) -> str:
-        return f"RankRAGModel(name={self.name!r}, device={self.device!s}, dtype={self.model.dtype})"
+
+class ServedRankRAGModel(RankRAGModel):
+    """A :class:`RankRAGModel` over an :class:`~rankrag.served.http_backend.HTTPBackend`, from :meth:`connect`.
+
+    It overrides nothing: scoring, reranking and generation are the model's own, over the HTTP backend. It only
+    adds the server's accessors. ``batch_size``, ``prefix_cache`` and ``coalesce`` of :class:`ScoringOptions` do
+    not apply: the server batches and caches, and at most ``max_concurrency`` requests are in flight.
+    """
+
+    backend: HTTPBackend
 
     @property
-    def device(self) -> object:
-        return next(self.model.parameters()).device
+    def client(self) -> ServerClient:
+        return self.backend.client
+
+    @property
+    def info(self) -> ServerInfo:
+        """What :meth:`connect` learned about the server."""
+        return self.backend.info
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Requests sent, prompts re-tokenized by a text-only server, and forced logprob lookups."""
+        return self.backend.stats
+
+    @property
+    def base_url(self) -> str:
+        return self.backend.client.base_url
 
 
-def is_blank(passage: str) -> bool:
-    """Empty or whitespace-only: such a passage is never scored, ranked into a top-k, or given to the generator."""
-    return not passage.strip()
-
-
-def _non_blank(passages: list[str]) -> list[str]:
-    return [passage for passage in passages if not is_blank(passage)]
-
-
-def _distinct(passages: list[str]) -> list[str]:
-    """Each non-blank passage once, in first-seen order: a repeated passage is scored once, so duplicates tie
-    exactly (scored in different batches they could differ in the last float bits and lose their input order)."""
-    return [passage for passage in dict.fromkeys(passages) if not is_blank(passage)]
-
-
-def _spread(passages: list[str], distinct: list[str], scores: list[float]) -> list[float]:
-    """The scores of ``distinct`` passages back in the order (and multiplicity) of ``passages``; a blank
-    passage gets :data:`BLANK_PASSAGE_SCORE`."""
-    if len(distinct) == len(passages):
-        return scores
-    by_text = dict(zip(distinct, scores))
-    return [by_text.get(passage, BLANK_PASSAGE_SCORE) for passage in passages]
+# ``rankrag.served.connect``: the same call as ``RankRAGModel.connect``.
+connect = RankRAGModel.connect
 
 
 def clear_registry() -> None:

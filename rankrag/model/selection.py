@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from rankrag.model.passages import is_blank
 from rankrag.model.results import ScoredPassage
 from rankrag.model.validation import check_positive
 
@@ -38,7 +39,7 @@ class _Request:
             raise ValueError(
                 f"first_stage_scores has {len(first_stage_scores)} values for {len(texts)} passages; give one per passage"
             )
-        positions = [i for i, text in enumerate(texts) if text.strip()]
+        positions = [i for i, text in enumerate(texts) if not is_blank(text)]
         scores = None if first_stage_scores is None else [first_stage_scores[i] for i in positions]
         usable = (
             None if scores is None or any(s is None for s in scores) else [float(s) for s in scores if s is not None]

@@ -17,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rankrag.model.rankrag_model import ServedRankRAGModel, connect
     from rankrag.served.errors import (
         ServedModelNotFoundError,
         ServerDisconnectedError,
@@ -27,20 +28,20 @@ if TYPE_CHECKING:
         ServerUnavailableError,
         TokenizerMismatchError,
     )
-    from rankrag.served.model import ServedRankRAGModel, ServerInfo, connect
+    from rankrag.served.wire import ServerInfo
 
 _EXPORTS = {
     "ServedModelNotFoundError": "rankrag.served.errors",
-    "ServedRankRAGModel": "rankrag.served.model",
+    "ServedRankRAGModel": "rankrag.model.rankrag_model",
     "ServerDisconnectedError": "rankrag.served.errors",
     "ServerError": "rankrag.served.errors",
-    "ServerInfo": "rankrag.served.model",
+    "ServerInfo": "rankrag.served.wire",
     "ServerLaunchError": "rankrag.served.errors",
     "ServerResponseError": "rankrag.served.errors",
     "ServerTimeoutError": "rankrag.served.errors",
     "ServerUnavailableError": "rankrag.served.errors",
     "TokenizerMismatchError": "rankrag.served.errors",
-    "connect": "rankrag.served.model",
+    "connect": "rankrag.model.rankrag_model",
 }
 
 __all__ = [

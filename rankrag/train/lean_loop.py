@@ -360,7 +360,7 @@ def frozen_linears_in_bfloat16(model: torch.nn.Module, enabled: bool = True) -> 
     """
     kept: list[tuple[torch.nn.Linear, torch.Tensor]] = []
     if enabled:
-        head = model.get_output_embeddings()  # type: ignore[operator]
+        head = model.get_output_embeddings()  # type: ignore[operator]  # a transformers model, typed as nn.Module
         for module in model.modules():
             if (
                 isinstance(module, torch.nn.Linear)

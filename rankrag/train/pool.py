@@ -16,12 +16,14 @@ A row that lacks a field or is not JSON is a :class:`PoolFormatError` naming the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rankrag.data.splits import split_of
 from rankrag.train.sources import QAQuery, RankingQuery
+
+Query = TypeVar("Query")
 
 POOL_DIR = "train_pool"
 SQUAD_POOL = "squad_v1.1_pool"
@@ -120,19 +122,14 @@ def climate_fever(data_dir: Path) -> Iterator[RankingQuery]:
 
 def pool_qa_queries(data_dir: Path) -> list[QAQuery]:
     """The pool's QA material (SQuAD pool, NQ-open) present under ``data_dir``."""
-    found: list[QAQuery] = []
-    if pool_file(data_dir, SQUAD_POOL).is_file():
-        found.extend(squad_pool(data_dir))
-    if pool_file(data_dir, NQ_OPEN).is_file():
-        found.extend(nq_open(data_dir))
-    return found
+    return _read_present(data_dir, [(SQUAD_POOL, squad_pool), (NQ_OPEN, nq_open)])
 
 
 def pool_ranking_queries(data_dir: Path) -> list[RankingQuery]:
     """The pool's ranking-only material (WikiQA, Climate-FEVER) present under ``data_dir``."""
-    found: list[RankingQuery] = []
-    if pool_file(data_dir, WIKIQA).is_file():
-        found.extend(wikiqa(data_dir))
-    if pool_file(data_dir, CLIMATE_FEVER).is_file():
-        found.extend(climate_fever(data_dir))
-    return found
+    return _read_present(data_dir, [(WIKIQA, wikiqa), (CLIMATE_FEVER, climate_fever)])
+
+
+def _read_present(data_dir: Path, readers: Sequence[tuple[str, Callable[[Path], Iterable[Query]]]]) -> list[Query]:
+    """Everything the readers of the sets whose file is under ``data_dir`` yield, in the readers' order."""
+    return [query for name, read in readers if pool_file(data_dir, name).is_file() for query in read(data_dir)]

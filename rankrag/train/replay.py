@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from tqdm.auto import tqdm
 
@@ -22,6 +22,8 @@ from rankrag.train.pool import pool_qa_queries
 from rankrag.train.sources import QAQuery, qa_queries
 
 if TYPE_CHECKING:
+    from transformers import GenerationMixin
+
     from rankrag.model.rankrag_model import RankRAGModel
 
 PASSAGE_INSTRUCTIONS = (
@@ -64,6 +66,9 @@ def replay_examples(
     model to stop mid-sentence."""
     import torch
 
+    weights = model.model
+    if weights is None:
+        raise ValueError("replay answers are generated in batches on loaded weights; load the model in-process")
     tokenizer = model.tokenizer
     eos = int(tokenizer.eos_token_id)
     pad = int(tokenizer.pad_token_id)
@@ -75,7 +80,7 @@ def replay_examples(
         input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
         attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
         with torch.inference_mode():
-            output = model.model.generate(  # type: ignore[operator]  # transformers' GenerationMixin
+            output = cast("GenerationMixin", weights).generate(
                 input_ids=input_ids,
                 attention_mask=attention,
                 max_new_tokens=max_new_tokens,
@@ -102,6 +107,7 @@ def with_replay(
 ) -> list[BlendExample]:
     """``examples`` with ``count`` replay instructions (from ``data_dir``'s train split) answered by the
     untuned embedded base model, mixed in at seeded positions."""
+
     from rankrag.model.rankrag_model import RankRAGModel
 
     directory = resolve_data_dir(data_dir)

@@ -23,23 +23,26 @@ TREC_RELEVANT_GRADE = 2
 
 
 @dataclass(frozen=True)
-class RankingQuery:
-    """A training query for context ranking. ``group`` is the split key (query id, article title)."""
+class TrainingQuery:
+    """A question of the ``source`` data set. ``group`` is the split key (query id, article title)."""
 
     source: str
     group: str
     question: str
+
+
+@dataclass(frozen=True)
+class RankingQuery(TrainingQuery):
+    """A training query for context ranking."""
+
     positives: tuple[str, ...]
     negatives: tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class QAQuery:
+class QAQuery(TrainingQuery):
     """A training question for answer generation, with gold passages and distractors."""
 
-    source: str
-    group: str
-    question: str
     answers: tuple[str, ...]
     gold: tuple[str, ...]
     distractors: tuple[str, ...]

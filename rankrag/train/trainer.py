@@ -1,8 +1,8 @@
 """LoRA instruction tuning on the RankRAG blend (``rankrag train``).
 
 Every example is rendered with the prompts used at inference: a ranking example is exactly the scorer's
-token ids (:class:`rankrag.model.scoring.RankingEncoder`) followed by the answer token and the end-of-turn
-token; a QA example is :meth:`RankRAGModel.answer_prompt_ids` plus the answer; a retrieval-augmented
+token ids (:class:`rankrag.model.ranking_prompts.RankingEncoder`) followed by the answer token and the end-of-turn
+token; a QA example is :func:`rankrag.model.answer_prompts.answer_prompt_ids` plus the answer; a retrieval-augmented
 ranking example is :func:`rankrag.model.prompts.render_multi_ranking_prompt`. The loss covers the assistant's
 tokens only. Training runs through trl's ``SFTTrainer`` on a peft LoRA model (QLoRA: a 4-bit base on CUDA).
 """
@@ -26,9 +26,10 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from rankrag.model import loading
+from rankrag.model.answer_prompts import answer_prompt_ids, messages_prompt_ids
 from rankrag.model.prompts import PromptTemplates, answer_lead, render_multi_ranking_prompt, resolve_style
-from rankrag.model.rankrag_model import RankRAGModel
-from rankrag.model.scoring import RankingEncoder, ScoringOptions, answer_token_ids
+from rankrag.model.ranking_prompts import RankingEncoder, answer_token_ids
+from rankrag.model.scoring_options import ScoringOptions
 from rankrag.train.blend import REPLAY_TASK, BlendExample
 from rankrag.train.lean_loop import RANKING_LOSSES, TrainingRow
 from rankrag.train.shapes import RANKRAG_SHAPE, render_shape
@@ -170,7 +171,6 @@ class ExampleEncoder:
 
     def __init__(
         self,
-        model: PreTrainedModel | None,
         tokenizer: PreTrainedTokenizerBase,
         *,
         templates: PromptTemplates | None = None,
@@ -181,8 +181,6 @@ class ExampleEncoder:
         self.templates = templates or PromptTemplates()
         self.max_context_tokens = max_context_tokens
         self.ranking = RankingEncoder(tokenizer, self.templates, ScoringOptions(max_passage_tokens=max_passage_tokens))
-        # Only the prompt builders of RankRAGModel are used; no forward pass goes through this handle.
-        self.prompts = RankRAGModel(model, tokenizer, name="training", templates=self.templates)  # type: ignore[arg-type]
         self.lead = answer_lead(tokenizer, self.templates)
         self.adds_bos = resolve_style(tokenizer, self.templates) == "chatqa"
         if tokenizer.eos_token_id is None:
@@ -207,7 +205,7 @@ class ExampleEncoder:
             )
             return self.tokenizer.encode(text, add_special_tokens=self.adds_bos)
         if example.task == REPLAY_TASK:
-            return self.prompts.messages_prompt_ids([{"role": "user", "content": example.question}])
+            return messages_prompt_ids(self.tokenizer, self.templates, [{"role": "user", "content": example.question}])
         cut = self._cut(example.passages)
         if _normalize_answer(example.target) not in _YES_NO:
             if _normalize_answer(example.target) not in _normalize_answer(" ".join(cut)):
@@ -215,8 +213,10 @@ class ExampleEncoder:
         if example.shape != RANKRAG_SHAPE:
             # As the LangChain and LlamaIndex classes send it: role/content messages through the chat template.
             messages = render_shape(example.shape, example.question, cut, example.target, example.id or example.key())
-            return self.prompts.messages_prompt_ids(messages)
-        return self.prompts.answer_prompt_ids(example.question, list(example.passages), self.max_context_tokens)
+            return messages_prompt_ids(self.tokenizer, self.templates, messages)
+        return answer_prompt_ids(
+            self.tokenizer, self.templates, example.question, list(example.passages), self.max_context_tokens
+        )
 
     def encode(self, example: BlendExample) -> EncodedExample | None:
         prompt = self.prompt(example)
@@ -277,7 +277,7 @@ def load_trainable(config: TrainConfig) -> tuple[Any, PreTrainedTokenizerBase]:
         model = AutoModelForCausalLM.from_pretrained(
             location,
             dtype=dtype,
-            quantization_config=loading._quantization_config("4bit", dtype),
+            quantization_config=loading.quantization_config("4bit", dtype),
             device_map={"": "cuda"},
             use_safetensors=True,
         )
@@ -468,7 +468,7 @@ def _train(config: TrainConfig, examples: Sequence[BlendExample], *, progress: b
         )
     model, tokenizer = load_trainable(config)
     encoder = ExampleEncoder(
-        model, tokenizer, max_passage_tokens=config.max_passage_tokens, max_context_tokens=config.max_context_tokens
+        tokenizer, max_passage_tokens=config.max_passage_tokens, max_context_tokens=config.max_context_tokens
     )
     chosen = list(examples)[: config.limit] if config.limit else list(examples)
     rows, dropped = encode_blend(encoder, chosen, config.max_length)

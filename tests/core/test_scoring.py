@@ -9,7 +9,7 @@ import torch
 
 from rankrag import RankRAGModel, ScoringOptions
 from rankrag.model.prompts import PromptTemplates, ranking_parts
-from rankrag.model.scoring import answer_token_ids
+from rankrag.model.ranking_prompts import answer_token_ids
 
 QUESTION = "What is the capital of Japan?"
 TOKYO = "Tokyo is the capital of Japan and its largest city."

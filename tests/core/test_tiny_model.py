@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from rankrag import PassageTooLongError, RankRAGModel, ScoringOptions
-from rankrag.model.scoring import RankingEncoder, answer_token_ids, length_sorted_batches
+from rankrag.model.forward_scoring import length_sorted_batches
+from rankrag.model.ranking_prompts import RankingEncoder, answer_token_ids
 
 QUESTION = "Which river flows through the old town?"
 # Mixed lengths so batches need padding; the order is not sorted by length.

@@ -123,9 +123,9 @@ def test_blank_documents_never_reach_the_generator(embeddings, embedded_model, m
     contexts_seen: list[list[str]] = []
     stream = embedded_model.stream
 
-    def spy(question: str, contexts: list[str], **options):  # type: ignore[no-untyped-def]
+    def spy(question: str, contexts: list[str], *options, **overrides):  # type: ignore[no-untyped-def]
         contexts_seen.append(list(contexts))
-        return stream(question, contexts, **options)
+        return stream(question, contexts, *options, **overrides)
 
     monkeypatch.setattr(embedded_model, "stream", spy)
     output = chain.invoke("What is the capital of Kenya?")

@@ -10,7 +10,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from rankrag.adapter_support import EMPTY_PROMPT_MESSAGE
+from rankrag.integration.messages import EMPTY_PROMPT_MESSAGE
 from rankrag_langchain import RankRAGLLM
 
 QUESTION = "What is the capital of France?"
@@ -184,7 +184,7 @@ EMPTY_PROMPTS = [
 
 @pytest.mark.parametrize("prompt", EMPTY_PROMPTS, ids=repr)
 def test_an_empty_prompt_is_a_clear_error_in_every_form(llm, prompt) -> None:  # type: ignore[no-untyped-def]
-    """The same message as rankrag_llamaindex.RankRAGLLM (rankrag.adapter_support.EMPTY_PROMPT_MESSAGE)."""
+    """The same message as rankrag_llamaindex.RankRAGLLM (rankrag.integration.messages.EMPTY_PROMPT_MESSAGE)."""
     empty = re.escape(EMPTY_PROMPT_MESSAGE)
     with pytest.raises(ValueError, match=empty):
         llm.invoke(prompt)

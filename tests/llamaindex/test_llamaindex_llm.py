@@ -10,7 +10,7 @@ from llama_index.core.llms import ChatMessage, MessageRole
 from llama_index.core.postprocessor import LLMRerank
 from llama_index.core.prompts import PromptTemplate
 
-from rankrag.adapter_support import EMPTY_PROMPT_MESSAGE
+from rankrag.integration.messages import EMPTY_PROMPT_MESSAGE
 from rankrag_llamaindex import RankRAGLLM
 
 FRANCE = "What is the capital of France?"

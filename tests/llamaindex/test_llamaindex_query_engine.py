@@ -82,9 +82,9 @@ def test_blank_nodes_never_reach_the_llm(embed_model, embedded_model, monkeypatc
     prompts: list[str] = []
     generate_ids = embedded_model.generate_ids
 
-    def spy(prompt_ids, **options):  # type: ignore[no-untyped-def]
+    def spy(prompt_ids, *options, **overrides):  # type: ignore[no-untyped-def]
         prompts.append(embedded_model.tokenizer.decode(prompt_ids))
-        return generate_ids(prompt_ids, **options)
+        return generate_ids(prompt_ids, *options, **overrides)
 
     monkeypatch.setattr(embedded_model, "generate_ids", spy)
     reranker = RankRAGReranker(model=embedded_model, top_n=4)

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from rankrag.model import batching
-from rankrag.model.batching import ScoreCoalescer, ScoreRequest
+from rankrag.model import coalescer as batching
+from rankrag.model.coalescer import ScoreCoalescer, ScoreRequest
 
 
 async def test_sixteen_concurrent_queries_share_rounds_and_match_sequential(
@@ -54,7 +54,8 @@ async def test_async_input_errors_match_the_sync_ones(short_prompt_model) -> Non
 
 
 def make_request(handle, question: str, passages: list[str], **changes: object) -> ScoreRequest:  # type: ignore[no-untyped-def]
-    return handle._score_request(question, passages, replace(handle.scoring_options, **changes))
+    options = replace(handle.scoring_options, **changes)
+    return handle.backend.score_request(handle._ranking_request(question, passages, options))
 
 
 def test_a_failing_group_fails_only_its_own_callers(short_prompt_model, squad_questions, squad_passages) -> None:

@@ -10,8 +10,8 @@ import torch
 from transformers import DynamicCache, LlamaModel
 
 from rankrag import PromptTemplates
-from rankrag.model import prefix_cache
-from rankrag.model.scoring import RankingEncoder
+from rankrag.model import prefix_kv as prefix_cache
+from rankrag.model.ranking_prompts import RankingEncoder, split_prompts
 
 QUESTION = "What do scientists learn from sediment deposits in the Amazon basin?"
 
@@ -58,7 +58,7 @@ def test_prefix_runs_once_and_batches_hold_only_tails(short_prompt_model, squad_
     passages = squad_passages[:3]
     handle = short_prompt_model
     encoder = RankingEncoder(handle.tokenizer, handle.templates, handle.scoring_options)
-    prompts = prefix_cache.split_prompts(encoder, QUESTION, passages)
+    prompts = split_prompts(encoder, QUESTION, passages)
     with DecoderCalls(short_prompt_model) as calls:
         short_prompt_model.score(QUESTION, passages, batch_size=2)
     longest_tail = max(len(tail) for tail in prompts.tails)
@@ -69,7 +69,7 @@ def test_prefix_runs_once_and_batches_hold_only_tails(short_prompt_model, squad_
 
 def test_question_first_puts_the_question_in_the_shared_prefix(fp32_model) -> None:
     encoder = RankingEncoder(fp32_model.tokenizer, PromptTemplates(question_first=True), fp32_model.scoring_options)
-    prompts = prefix_cache.split_prompts(encoder, QUESTION, ["a passage"])
+    prompts = split_prompts(encoder, QUESTION, ["a passage"])
     question_ids = fp32_model.tokenizer.encode(" sediment deposits", add_special_tokens=False)
     prefix = list(prompts.prefix)
     assert any(prefix[i : i + len(question_ids)] == question_ids for i in range(len(prefix)))
@@ -78,7 +78,7 @@ def test_question_first_puts_the_question_in_the_shared_prefix(fp32_model) -> No
 def test_split_prompts_are_the_encoder_prompts(fp32_model, squad_passages) -> None:
     for templates in (PromptTemplates(), PromptTemplates(question_first=True), PromptTemplates(style="chatqa")):
         encoder = RankingEncoder(fp32_model.tokenizer, templates, fp32_model.scoring_options)
-        prompts = prefix_cache.split_prompts(encoder, QUESTION, squad_passages)
+        prompts = split_prompts(encoder, QUESTION, squad_passages)
         assert prompts.full() == encoder.encode(QUESTION, squad_passages)
 
 

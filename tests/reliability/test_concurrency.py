@@ -8,7 +8,7 @@ the shared weights whose system text is one short line, which halves the prompt 
 not the prompt, is under test.
 
 Threads run exactly the computations of the sequential calls, so their results must be bit-identical.
-Concurrent async scoring on one model is coalesced into shared forward passes (rankrag.model.batching), whose
+Concurrent async scoring on one model is coalesced into shared forward passes (rankrag.model.coalescer), whose
 batch composition depends on timing: those scores must equal the sequential ones up to float rounding
 (1e-5; the measured difference is 0 or a few 1e-7) and rank the passages in the same order. The
 bit-identical async mode (coalesce=False) is tested in test_determinism.py.

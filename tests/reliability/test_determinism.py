@@ -16,7 +16,7 @@ import torch
 from reliability_budget import time_limit
 
 from rankrag import RankRAGModel
-from rankrag.model.scoring import last_hidden_states, true_probabilities
+from rankrag.model.forward_scoring import last_hidden_states, true_probabilities
 
 pytestmark = pytest.mark.timeout(time_limit(300))
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from reliability_budget import fuzz_settings, time_limit
 
 from rankrag import RankRAGError
-from rankrag.adapter_support import EMPTY_PROMPT_MESSAGE
+from rankrag.integration.messages import EMPTY_PROMPT_MESSAGE
 
 pytestmark = pytest.mark.timeout(time_limit(600))
 

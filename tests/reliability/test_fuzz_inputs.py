@@ -19,7 +19,7 @@ from rankrag import GenerationOptions, ScoringOptions
 from rankrag.model.fusion import fuse, normalized_first_stage
 from rankrag.model.generation import _StopFilter, cut_at_stop
 from rankrag.model.prompts import PromptTemplates, ranking_parts, render_ranking_prompt, render_turn
-from rankrag.model.scoring import RankingEncoder
+from rankrag.model.ranking_prompts import RankingEncoder
 from rankrag.model.validation import check_passages, check_positive, check_query
 
 pytestmark = pytest.mark.timeout(time_limit(300))

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from reliability_budget import fuzz_settings, long_profile, time_limit
 
 from rankrag import PromptTooLongError, RAGAnswer, RankRAGError, rankrag_answer
-from rankrag.model.scoring import RankingEncoder
+from rankrag.model.ranking_prompts import RankingEncoder
 
 pytestmark = pytest.mark.timeout(time_limit(600))
 

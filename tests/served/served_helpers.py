@@ -113,7 +113,7 @@ def default_completion(request: FakeRequest) -> FakeResponse:
     """True -0.5 / False -1.5 at the top; a logit_bias on one token makes it the sampled one (raw logprobs)."""
     table = {"True": -0.5, "False": -1.5, "Yes": -2.0}
     bias = (request.body or {}).get("logit_bias") or {}
-    from rankrag.served.model import embedded_tokenizer
+    from rankrag.served.tokenizers import embedded_tokenizer
 
     tokenizer = embedded_tokenizer()
     biased = [tokenizer.decode([int(k)]) for k in bias]

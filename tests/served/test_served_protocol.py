@@ -15,7 +15,7 @@ from served_helpers import FakeRequest, FakeResponse, FakeServer, free_port, log
 pytest.importorskip("httpx", reason='the served backend needs httpx (pip install "rankrag[server]")')
 
 from rankrag import PromptTemplates, PromptTooLongError, RankRAGModel, ScoringOptions  # noqa: E402
-from rankrag.model.scoring import RankingEncoder  # noqa: E402
+from rankrag.model.ranking_prompts import RankingEncoder  # noqa: E402
 from rankrag.served import (  # noqa: E402
     ServedModelNotFoundError,
     ServedRankRAGModel,
@@ -51,7 +51,7 @@ def test_p_true_is_read_from_the_logprobs(fake_server: FakeServer) -> None:
 
 
 def test_the_prompts_are_the_in_process_token_ids(fake_server: FakeServer) -> None:
-    from rankrag.served.model import embedded_tokenizer
+    from rankrag.served.tokenizers import embedded_tokenizer
 
     with connect(fake_server) as model:
         model.score("What is the capital of France?", PASSAGES + ["x " * 3000])

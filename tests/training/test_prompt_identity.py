@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rankrag.model.prompts import render_multi_ranking_prompt
-from rankrag.model.scoring import answer_token_ids
+from rankrag.model.ranking_prompts import answer_token_ids
 from rankrag.train.blend import BlendExample
 from rankrag.train.trainer import ExampleEncoder, encode_blend
 
@@ -28,7 +28,6 @@ def squad() -> tuple[dict[str, object], list[str]]:
 @pytest.fixture(scope="module")
 def encoder(base_model) -> ExampleEncoder:  # type: ignore[no-untyped-def]
     return ExampleEncoder(
-        base_model.model,
         base_model.tokenizer,
         max_passage_tokens=base_model.scoring_options.max_passage_tokens,
         max_context_tokens=384,
@@ -48,7 +47,7 @@ def test_ranking_prompt_is_the_scorers_prompt(base_model, encoder: ExampleEncode
 
 
 def test_long_passages_are_cut_like_the_scorer_cuts_them(base_model) -> None:  # type: ignore[no-untyped-def]
-    short = ExampleEncoder(base_model.model, base_model.tokenizer, max_passage_tokens=40)
+    short = ExampleEncoder(base_model.tokenizer, max_passage_tokens=40)
     scorer = base_model.with_options(scoring_options=short.ranking.options)
     passage = "word " * 500
     encoded = short.encode(BlendExample("context_ranking", "s", "g", "a question", (passage,), "True"))
@@ -81,7 +80,7 @@ def test_multi_ranking_prompt_is_the_core_rendering(base_model, encoder: Example
 
 
 def test_qa_example_whose_answer_was_cut_away_is_dropped(base_model) -> None:  # type: ignore[no-untyped-def]
-    encoder = ExampleEncoder(base_model.model, base_model.tokenizer, max_context_tokens=8)
+    encoder = ExampleEncoder(base_model.tokenizer, max_context_tokens=8)
     passage = "The first words say nothing. " * 5 + "The answer is Zanzibar."
     example = BlendExample("context_qa", "s", "g", "Where?", (passage,), "Zanzibar")
     assert encoder.encode(example) is None

@@ -53,7 +53,7 @@ def test_a_langchain_system_human_prompt_renders_as_the_chat_model_sends_it(base
 
 
 def test_the_encoder_renders_a_shaped_example_through_the_chat_template(base_model) -> None:  # type: ignore[no-untyped-def]
-    encoder = ExampleEncoder(None, base_model.tokenizer, max_context_tokens=128)
+    encoder = ExampleEncoder(base_model.tokenizer, max_context_tokens=128)
     example = BlendExample("context_qa", "s", "g", QUESTION, tuple(PASSAGES), "Tokyo", id="x", shape="plain_user")
     encoded = encoder.encode(example)
     assert encoded is not None
@@ -80,6 +80,6 @@ def test_replay_answers_come_from_the_base_model_and_encode_as_a_plain_chat_turn
         base_model.messages_prompt_ids([{"role": "user", "content": examples[0].question}]), max_new_tokens=48
     )
     assert examples[0].target == single.text  # the base's own greedy answer
-    encoded = ExampleEncoder(None, base_model.tokenizer).encode(examples[0])
+    encoded = ExampleEncoder(base_model.tokenizer).encode(examples[0])
     assert encoded is not None
     assert encoded.prompt_ids == base_model.messages_prompt_ids([{"role": "user", "content": examples[0].question}])

@@ -1,4 +1,4 @@
-"""Cross-caller batching: concurrent score requests on one model share forward passes.
+"""The score coalescer: concurrent score requests on one in-process model share forward passes.
 
 Each loaded model gets one :class:`ScoreCoalescer`, a micro-batching queue served by a worker thread.
 The worker takes the first waiting request, waits up to ``max_wait_s`` for more (requests that arrive
@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 from transformers import PreTrainedModel
 
-from rankrag.model import prefix_cache, scoring
-from rankrag.model.prefix_cache import SharedPrefixPrompts
-from rankrag.model.scoring import ScoringOptions
+from rankrag.model.forward_scoring import score_prompt_sets
+from rankrag.model.ranking_prompts import SharedPrefixPrompts
+from rankrag.model.scoring_options import ScoringOptions
 
 
 @dataclass(frozen=True)
@@ -55,18 +55,14 @@ class ScoreRequest:
 def score_requests(requests: list[ScoreRequest]) -> list[list[float]]:
     """Score requests of one group (same model and :meth:`ScoreRequest.group_key`) together."""
     first = requests[0]
-    ids = {"true_id": first.true_id, "false_id": first.false_id, "pad_id": first.pad_id}
-    if first.options.prefix_cache:
-        return prefix_cache.score_shared_prefix(
-            first.model, [r.prompts for r in requests], **ids, options=first.options
-        )
-    encoded = [prompt for request in requests for prompt in request.prompts.full()]
-    flat = scoring.score_encoded(first.model, encoded, **ids, options=first.options)
-    results, start = [], 0
-    for request in requests:
-        results.append(flat[start : start + len(request.prompts.tails)])
-        start += len(request.prompts.tails)
-    return results
+    return score_prompt_sets(
+        first.model,
+        [request.prompts for request in requests],
+        true_id=first.true_id,
+        false_id=first.false_id,
+        pad_id=first.pad_id,
+        options=first.options,
+    )
 
 
 @dataclass

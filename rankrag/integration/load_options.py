@@ -1,0 +1,49 @@
+"""Which shared :class:`RankRAGModel` a framework component runs on.
+
+A component takes ``model=`` (a loaded model or a name), ``source=`` or ``model_name=`` (other spellings of
+the name), and the :meth:`RankRAGModel.load` options below with ``load``'s own defaults. An option differing
+from its default counts as set: it goes to ``load``, and beside a loaded model it is an error. Equal
+arguments give one instance process-wide, across both frameworks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from rankrag.model.rankrag_model import RankRAGModel
+from rankrag.model.resolve import ModelName, resolve_model
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """The :meth:`RankRAGModel.load` options a framework component takes, with ``load``'s defaults."""
+
+    dtype: str = "auto"
+    quantization: str | None = None
+    device: str = "auto"
+    adapter: str | None = "default"
+    trust_remote_code: bool = False
+
+    def changed(self) -> dict[str, str | bool | None]:
+        """The options that differ from the defaults, by name."""
+        return {
+            field.name: getattr(self, field.name)
+            for field in fields(self)
+            if getattr(self, field.name) != getattr(LOAD_DEFAULTS, field.name)
+        }
+
+
+LOAD_DEFAULTS = LoadOptions()
+"""The defaults both frameworks' components declare."""
+
+
+def shared_model(
+    model: RankRAGModel | ModelName | None = None,
+    *,
+    source: ModelName | None = None,
+    model_name: ModelName | None = None,
+    options: LoadOptions = LOAD_DEFAULTS,
+) -> RankRAGModel:
+    """``model`` itself when it is a loaded model (no name and no changed option may come with it), else the
+    shared instance :meth:`RankRAGModel.load` gives for the name and the changed options."""
+    return resolve_model(model, source=source, model_name=model_name, **options.changed())

@@ -1,0 +1,96 @@
+"""Reranking for the framework components, under the blank-passage rule.
+
+A blank passage (:func:`rankrag.model.passages.is_blank`) never takes a top-n slot, never reaches the
+generator and is never sent to the model: :func:`select` / :func:`aselect` rank the other passages and leave
+blank ones out of the result; :func:`score_pairs` gives a blank passage
+:data:`~rankrag.model.passages.BLANK_PASSAGE_SCORE`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TypedDict
+
+from rankrag.model.passages import BLANK_PASSAGE_SCORE, is_blank
+from rankrag.model.rankrag_model import RankRAGModel
+from rankrag.model.selection import Selection
+from rankrag.model.selection import aselect as core_aselect
+from rankrag.model.selection import select as core_select
+from rankrag.model.validation import check_passages, check_query
+
+
+@dataclass(frozen=True)
+class RerankSettings:
+    """A reranker's settings, with the defaults both frameworks' rerankers declare."""
+
+    top_n: int | None = 5
+    """How many passages to keep, best first (RankRAG's k); None keeps all."""
+    score_threshold: float | None = None
+    """Drop passages whose final score is below this value."""
+    alpha: float | None = None
+    """Weight of the LLM score against the retriever's (see :meth:`RankRAGModel.rerank`); None: the model's."""
+    batch_size: int | None = None
+    """Passages scored per forward pass; None uses the model's default."""
+
+
+RERANK_DEFAULTS = RerankSettings()
+
+
+@dataclass(frozen=True)
+class RerankRequest:
+    """What to rerank: one text per input document, and the retriever's score of each (None where a document
+    has none; the input order is then the retriever's signal), or None to use the input order."""
+
+    query: str
+    texts: Sequence[str]
+    retrieval_scores: Sequence[float | None] | None = None
+
+
+class _Cut(TypedDict):
+    top_n: int | None
+    score_threshold: float | None
+    alpha: float | None
+    batch_size: int | None
+
+
+def _cut(s: RerankSettings) -> _Cut:
+    return _Cut(top_n=s.top_n, score_threshold=s.score_threshold, alpha=s.alpha, batch_size=s.batch_size)
+
+
+def _without_blanks(selection: Selection) -> Selection:
+    ranking = [p for p in selection.ranking if not is_blank(p.text)]
+    kept = [p for p in selection.kept if not is_blank(p.text)]
+    return replace(selection, ranking=ranking, kept=kept)
+
+
+def select(model: RankRAGModel, request: RerankRequest, settings: RerankSettings = RERANK_DEFAULTS) -> Selection:
+    """The non-blank texts ranked for the query and cut by ``settings`` (``ScoredPassage.index`` is the position
+    in ``request.texts``). :func:`rankrag.model.selection.select` ranks blank texts after all others, so leaving
+    them out after the cut keeps the best of the rest."""
+    scores, cut = request.retrieval_scores, _cut(settings)
+    return _without_blanks(core_select(model, request.query, request.texts, first_stage_scores=scores, **cut))
+
+
+async def aselect(model: RankRAGModel, request: RerankRequest, settings: RerankSettings = RERANK_DEFAULTS) -> Selection:
+    """Async :func:`select`: scoring runs off the event loop."""
+    scores, cut = request.retrieval_scores, _cut(settings)
+    return _without_blanks(await core_aselect(model, request.query, request.texts, first_stage_scores=scores, **cut))
+
+
+def score_pairs(model: RankRAGModel, pairs: Sequence[tuple[str, str]], batch_size: int | None = None) -> list[float]:
+    """P("True") per (query, passage) pair, in input order. Each query's non-blank passages go through one
+    :meth:`RankRAGModel.score` call, which encodes the query's prompt prefix once."""
+    positions: dict[str, list[int]] = {}
+    for index, (query, _) in enumerate(pairs):
+        positions.setdefault(query, []).append(index)
+    scores = [BLANK_PASSAGE_SCORE] * len(pairs)
+    for query, indices in positions.items():
+        check_query(query)
+        passages = check_passages([pairs[i][1] for i in indices])
+        scored = [(i, passage) for i, passage in zip(indices, passages) if not is_blank(passage)]
+        if scored:
+            values = model.score(query, [passage for _, passage in scored], batch_size=batch_size)
+            for (i, _), value in zip(scored, values):
+                scores[i] = value
+    return scores

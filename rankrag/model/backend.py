@@ -1,0 +1,81 @@
+"""The one seam between :class:`RankRAGModel` and where its forward passes run.
+
+A backend takes prompts already encoded by the model (ranking prompts as :class:`RankingRequest`, answer
+prompts as token ids) and runs them: :class:`rankrag.model.local_backend.LocalBackend` on weights loaded in
+this process, :class:`rankrag.served.http_backend.HTTPBackend` on a model server. ``RankRAGModel`` owns
+everything above that line once (prompt encoding, input checks, deduplication, fusion, calibration), so a
+served model and a loaded one behave alike by construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from transformers import PreTrainedTokenizerBase
+
+from rankrag.model.generation import Generation, GenerationOptions
+from rankrag.model.ranking_prompts import RankingRequest
+
+Generator = Literal["auto", "adapter", "base"]
+GENERATORS: tuple[Generator, ...] = ("auto", "adapter", "base")
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Runs encoded prompts for a :class:`RankRAGModel`; sync and async twins return the same results."""
+
+    @property
+    def name(self) -> str:
+        """The model's display name (used for its calibration lookup and in messages)."""
+        ...
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase: ...
+
+    @property
+    def context_window(self) -> int:
+        """Most tokens one prompt plus its generated tokens may take."""
+        ...
+
+    @property
+    def device(self) -> object: ...
+
+    @property
+    def separable_adapter(self) -> bool:
+        """Whether answers can come from the base weights while ranking keeps the adapter (``generator="base"``)."""
+        ...
+
+    def check_generator(self, generator: Generator) -> None:
+        """Raise when this backend cannot answer with the weights ``generator`` asks for."""
+        ...
+
+    def score(self, request: RankingRequest) -> list[float]:
+        """P(True) for each prompt of ``request``, in order."""
+        ...
+
+    async def ascore(self, request: RankingRequest) -> list[float]: ...
+
+    def generate(self, prompt_ids: Sequence[int], options: GenerationOptions, *, with_adapter: bool) -> Generation: ...
+
+    async def agenerate(
+        self, prompt_ids: Sequence[int], options: GenerationOptions, *, with_adapter: bool
+    ) -> Generation: ...
+
+    def stream(self, prompt_ids: Sequence[int], options: GenerationOptions, *, with_adapter: bool) -> Iterator[str]:
+        """Text chunks as they are generated; closing the iterator early stops generation."""
+        ...
+
+    def calibration(self) -> dict[str, Any] | None:
+        """The stored fusion calibration of this model, or None (looked up once; see :meth:`reload_calibration`)."""
+        ...
+
+    def reload_calibration(self) -> None: ...
+
+    def describe(self) -> str:
+        """Where it runs, for ``repr``: ``device=..., dtype=...`` or the server's address."""
+        ...
+
+    def close(self) -> None:
+        """Release connections (nothing to do for loaded weights, which the registry keeps)."""
+        ...
