@@ -65,8 +65,6 @@ class HTTPBackend:
         top_logprobs: int = 20,
         calibration: dict[str, Any] | None = None,
     ) -> None:
-        self.client = client
-        self.info = info
         self.wire = ServerWire(client, tokenizer, info, strict_tokens=strict_tokens)
         self.top_logprobs = top_logprobs
         self._given_calibration = calibration
@@ -129,6 +127,14 @@ class HTTPBackend:
         return cls(client, tok, info=info, strict_tokens=strict_tokens, top_logprobs=top_logprobs, calibration=stored)
 
     # ------------------------------------------------------------------ basics
+    @property
+    def client(self) -> ServerClient:
+        return self.wire.client
+
+    @property
+    def info(self) -> ServerInfo:
+        return self.wire.info
+
     @property
     def name(self) -> str:
         return self.info.model
