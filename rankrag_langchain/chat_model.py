@@ -122,7 +122,7 @@ class RankRAGLLM(RankRAGModelFields, BaseChatModel):
         options = self.generation_options(stop, **kwargs)
         return self._chat_result(self.rankrag_model.generate_ids(self._prompt_ids(messages), options))
 
-    # Kept twin of _generate: BaseChatModel's async form has the same signature.
+    # Kept twin: _generate's async form; BaseChatModel fixes both signatures (only the run manager's type differs).
     async def _agenerate(
         self,
         messages: list[BaseMessage],
@@ -150,7 +150,7 @@ class RankRAGLLM(RankRAGModelFields, BaseChatModel):
             yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
         yield self._last_chunk(prompt_ids, text)
 
-    # Kept twin of _stream: the same steps over the core's async stream.
+    # Kept twin: _stream's steps over the core's async stream (async for and await keep the bodies apart).
     async def _astream(
         self,
         messages: list[BaseMessage],

@@ -26,6 +26,11 @@ def candidates_option(default: int, what: str = "First-stage candidates reranked
     return typer.Option(default, "--candidates", "--top-n", help=f"{what} (the paper's N; --top-n is the old name).")
 
 
+def threads_option(what: str) -> Any:
+    """The ``--threads`` option of a command that runs a model on the CPU; unset (None) keeps the library's default."""
+    return typer.Option(None, "--threads", help=what)
+
+
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import typer
 
-from rankrag.cli.common import command_errors
+from rankrag.cli.common import command_errors, threads_option
 from rankrag.served.launch import DEFAULT_ALIAS, DEFAULT_HOST, DEFAULT_N_CTX, DEFAULT_PORT, EXTRA_BUFFERS
 
 
-# Alike in shape only to other commands' option blocks (typer declares each option as a default); none repeats.
 def serve_command(
     ctx: typer.Context,
     model: str | None = typer.Option(
@@ -25,9 +24,7 @@ def serve_command(
     n_ctx: int = typer.Option(
         DEFAULT_N_CTX, "--n-ctx", help="Context window in tokens: connect(..., context_window=N_CTX)."
     ),
-    threads: int | None = typer.Option(
-        None, "--threads", help="llama.cpp threads (default: llama-cpp-python's, half the cores)."
-    ),
+    threads: int | None = threads_option("llama.cpp threads (default: llama-cpp-python's, half the cores)."),
     extra_buffers: str = typer.Option(
         "auto",
         "--extra-buffers",
@@ -47,7 +44,7 @@ def serve_command(
         if extra_buffers not in EXTRA_BUFFERS:
             raise ValueError(f"--extra-buffers must be one of {', '.join(EXTRA_BUFFERS)}, got {extra_buffers!r}")
         options = ServeOptions(
-            model=resolve_model(model),
+            resolve_model(model),
             host=host,
             port=port,
             alias=alias,

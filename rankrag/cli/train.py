@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from rankrag.cli.common import command_errors
+from rankrag.cli.common import command_errors, threads_option
 
 DATA_DIR_HELP = "shared-data directory (default: $RANKRAG_DATA_DIR)"
 DEFAULT_LORA_LAYERS = 6  # rankrag.train.trainer.DEFAULT_LORA_LAYERS
@@ -123,7 +123,7 @@ def train_command(
     logging_steps: int = typer.Option(5, "--logging-steps"),
     seed: int = typer.Option(20240702, "--seed"),
     quantization: str | None = typer.Option(None, "--quantization", help="'4bit' for QLoRA (CUDA only)"),
-    threads: int | None = typer.Option(None, "--threads", help="torch CPU threads"),
+    threads: int | None = threads_option("torch CPU threads"),
     resume: bool = typer.Option(False, "--resume", help="continue from the latest checkpoint under OUTPUT"),
     limit: int | None = typer.Option(None, "--limit", help="use only the first N blend examples"),
     max_batch_tokens: int = typer.Option(

@@ -6,8 +6,9 @@ as :mod:`rankrag.model.embedded` or :mod:`rankrag.model.fusion` does not import 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from rankrag.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from rankrag.model.rankrag_model import RankRAGModel, clear_registry
@@ -16,15 +17,4 @@ _EXPORTS = {"RankRAGModel": "rankrag.model.rankrag_model", "clear_registry": "ra
 
 __all__ = ["RankRAGModel", "clear_registry"]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

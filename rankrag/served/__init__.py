@@ -13,8 +13,9 @@ the server process it starts import) loads neither transformers nor torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from rankrag.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from rankrag.model.rankrag_model import ServedRankRAGModel, connect
@@ -58,15 +59,4 @@ __all__ = [
     "connect",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'rankrag.served' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

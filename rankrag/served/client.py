@@ -134,12 +134,12 @@ class ServerClient:
         self,
         base_url: str,
         *,
-        api_key: str | None = None,
         timeout: float = 60.0,
         max_concurrency: int = 16,
         max_attempts: int = 4,
         backoff_s: float = 0.25,
         max_backoff_s: float = 4.0,
+        api_key: str | None = None,
     ) -> None:
         self.httpx = require("httpx", "server", "the served RankRAG backend (RankRAGModel.connect)")
         if (
@@ -247,6 +247,26 @@ class ServerClient:
                 pass
         return delay * (1 + 0.1 * random.random())
 
+    async def _back_off(self, attempt: int, response: Any = None) -> None:
+        """Count a retry and wait before the next try (``response``: the one that asked for it, if any)."""
+        self.retries += 1
+        await asyncio.sleep(self._delay(attempt, response))
+
+    async def _retry_or_raise(
+        self, url: str, error: Exception, attempt: int, attempts: int, closed: Exception | None
+    ) -> None:
+        """After a transport ``error`` on try ``attempt`` of ``attempts``: back off when another try may help (a
+        connect timeout or a failed connection, not on the last try), else raise the error that ends the request
+        (``closed``: as for :meth:`_unreachable`)."""
+        httpx = self.httpx
+        last = attempt == attempts - 1
+        if isinstance(error, httpx.TimeoutException):
+            if last or not isinstance(error, httpx.ConnectTimeout):
+                raise self._timed_out(url, error) from error
+        elif last:
+            raise self._unreachable(url, error, attempts, closed) from error
+        await self._back_off(attempt)
+
     def _closed_by_server(self, error: Exception) -> bool:
         """Whether the server accepted the connection and then closed or broke it (it answered nothing, or half)."""
         httpx = self.httpx
@@ -327,29 +347,18 @@ class ServerClient:
                 last = attempt == attempts - 1
                 try:
                     response = await http.request(method, url, json=payload)
-                except httpx.TimeoutException as error:
-                    if isinstance(error, httpx.ConnectTimeout) and not last:
-                        self.retries += 1
-                        await asyncio.sleep(self._delay(attempt))
-                        continue
-                    raise self._timed_out(url, error) from error
-                except httpx.TransportError as error:  # refused, reset, closed mid-response, ...
+                except httpx.TransportError as error:  # refused, reset, closed mid-response, timed out, ...
                     if closed is None and self._closed_by_server(error):
                         closed = error
-                    if not last:
-                        self.retries += 1
-                        await asyncio.sleep(self._delay(attempt))
-                        continue
-                    raise self._unreachable(url, error, attempts, closed) from error
+                    await self._retry_or_raise(url, error, attempt, attempts, closed)
+                    continue
                 if response.status_code in RETRY_STATUSES and not last and not _invalid_request(response.text):
-                    self.retries += 1
                     logger.debug("HTTP %s from %s; retrying", response.status_code, url)
-                    await asyncio.sleep(self._delay(attempt, response))
+                    await self._back_off(attempt, response)
                     continue
                 return self._decode(url, response)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    # Kept beside request(): the same retry rule, except that a stream that has yielded events is never retried.
     async def stream(self, path: str, payload: Any) -> AsyncIterator[dict[str, Any]]:
         """Server-sent events of a streamed request, decoded. Retried only before the first event arrives;
         a stream that breaks or ends before ``[DONE]`` (or a final ``finish_reason``) raises
@@ -367,8 +376,7 @@ class ServerClient:
                     async with http.stream("POST", url, json=payload) as response:
                         if response.status_code in RETRY_STATUSES and not last:
                             await response.aread()
-                            self.retries += 1
-                            await asyncio.sleep(self._delay(attempt, response))
+                            await self._back_off(attempt, response)
                             continue
                         if response.status_code >= 400:
                             body = (await response.aread()).decode("utf-8", errors="replace")
@@ -404,22 +412,12 @@ class ServerClient:
                                 f"finishing; the server may have crashed"
                             )
                         return
-                except httpx.TimeoutException as error:
-                    if isinstance(error, httpx.ConnectTimeout) and not last:
-                        self.retries += 1
-                        await asyncio.sleep(self._delay(attempt))
-                        continue
-                    raise self._timed_out(url, error) from error
                 except httpx.TransportError as error:
-                    if events:
+                    if events and not isinstance(error, httpx.TimeoutException):
                         raise ServerDisconnectedError(
                             f"the model server at {url} dropped the stream after {events} events "
                             f"({type(error).__name__}); the server may have crashed"
                         ) from error
                     if closed is None and self._closed_by_server(error):
                         closed = error
-                    if not last:
-                        self.retries += 1
-                        await asyncio.sleep(self._delay(attempt))
-                        continue
-                    raise self._unreachable(url, error, self.max_attempts, closed) from error
+                    await self._retry_or_raise(url, error, attempt, self.max_attempts, closed)

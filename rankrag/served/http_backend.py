@@ -17,8 +17,6 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from typing import Any
 
-from transformers import PreTrainedTokenizerBase
-
 from rankrag.model.backend import Generator
 from rankrag.model.calibration_store import load_calibration, read_calibration_file
 from rankrag.model.generation import Generation, GenerationOptions, cut_at_stop, stop_filtered
@@ -30,7 +28,7 @@ from rankrag.served.client import ServerClient
 from rankrag.served.errors import ServerDisconnectedError, ServerResponseError
 from rankrag.served.handshake import handshake
 from rankrag.served.tokenizers import TokenizerSource, resolve_tokenizer
-from rankrag.served.wire import BIAS, DEFAULT_CONTEXT_WINDOW, ServerInfo, ServerWire
+from rankrag.served.wire import BIAS, DEFAULT_CONTEXT_WINDOW, ServerWire
 
 logger = logging.getLogger(__name__)
 
@@ -55,17 +53,12 @@ async def _all_or_cancel(awaitables: Sequence[Awaitable[float]]) -> list[float]:
 class HTTPBackend:
     """Scores and generates on a model server; holds no weights. Build it with :meth:`connect`."""
 
-    def __init__(
-        self,
-        client: ServerClient,
-        tokenizer: PreTrainedTokenizerBase,
-        *,
-        info: ServerInfo,
-        strict_tokens: bool = False,
-        top_logprobs: int = 20,
-        calibration: dict[str, Any] | None = None,
-    ) -> None:
-        self.wire = ServerWire(client, tokenizer, info, strict_tokens=strict_tokens)
+    def __init__(self, wire: ServerWire, *, top_logprobs: int = 20, calibration: dict[str, Any] | None = None) -> None:
+        self.wire = wire
+        self.client = wire.client
+        self.info = wire.info
+        self.tokenizer = wire.tokenizer
+        self.stats = wire.stats
         self.top_logprobs = top_logprobs
         self._given_calibration = calibration
         self._calibration = calibration
@@ -124,28 +117,13 @@ class HTTPBackend:
             raise
         for note in info.notes:
             logger.info("%s: %s", client.base_url, note)
-        return cls(client, tok, info=info, strict_tokens=strict_tokens, top_logprobs=top_logprobs, calibration=stored)
+        wire = ServerWire(client, tok, info, strict_tokens=strict_tokens)
+        return cls(wire, top_logprobs=top_logprobs, calibration=stored)
 
     # ------------------------------------------------------------------ basics
     @property
-    def client(self) -> ServerClient:
-        return self.wire.client
-
-    @property
-    def info(self) -> ServerInfo:
-        return self.wire.info
-
-    @property
     def name(self) -> str:
         return self.info.model
-
-    @property
-    def tokenizer(self) -> PreTrainedTokenizerBase:
-        return self.wire.tokenizer
-
-    @property
-    def stats(self) -> dict[str, int]:
-        return self.wire.stats
 
     @property
     def context_window(self) -> int:
