@@ -56,17 +56,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--calib", required=True, type=Path, help="dev_eval.py output on the calib split")
+    parser.add_argument("--calib", type=Path, default=None, help="dev_eval.py output on the calib split (to fit)")
     parser.add_argument("--dev", required=True, type=Path, help="dev_eval.py output on the dev split")
     parser.add_argument("--alpha", type=float, default=0.7, help="the fused system's alpha (the shipped one)")
+    parser.add_argument(
+        "--calibration",
+        type=Path,
+        default=None,
+        help="a rankrag_calibration.json whose hybrid weights are measured too (the frontier then uses them)",
+    )
     parser.add_argument("--output", required=True, type=Path)
     args = parser.parse_args()
 
-    from rankrag.eval.hybrid_fit import fit_hybrid, hybrid_pids
+    from rankrag.eval.hybrid_fit import JudgedQueries, fit_hybrid, hybrid_pids
     from rankrag.eval.metrics import mean_ranking_metrics
     from rankrag.model.hybrid import HybridWeights
+    from rankrag.model.rankrag_model import UNCALIBRATED_HYBRID
 
-    calib, calib_data, _ = signal_queries(args.calib, args.data_dir, args.dataset, "calib")
+    stored = json.loads(args.calibration.read_text())["hybrid"] if args.calibration else {}
+
+    if args.calib is None and args.calibration is None:
+        parser.error("give --calib (weights fitted here) or --calibration (stored weights), or both")
+    calib, calib_data, _ = (
+        signal_queries(args.calib, args.data_dir, args.dataset, "calib") if args.calib else ([], None, 0.0)
+    )
     dev, dev_data, dense_seconds = signal_queries(args.dev, args.data_dir, args.dataset, "dev")
 
     def ndcg(queries: list[Any], weights: HybridWeights) -> float:
@@ -86,21 +99,34 @@ def main() -> None:
         "kinds": {},
     }
     for kind in ("lexical", "dense"):
-        fit = fit_hybrid(calib, calib_data.qrels, calib_data.relevance_threshold, kind)
+        fit = (
+            fit_hybrid([JudgedQueries(calib, calib_data.qrels, calib_data.relevance_threshold)], kind)
+            if calib_data is not None
+            else None
+        )
         handed = [q.as_first_stage(kind) for q in dev]
-        full = replace(fit.weights, cascade=None)
+        chosen = HybridWeights.from_dict(stored[kind]) if kind in stored or fit is None else fit.weights
+        full = replace(chosen, cascade=None)
         systems = {
             "first_stage": ndcg(handed, HybridWeights(0.0, 0.0, 1.0)),
             "dense": ndcg(handed, HybridWeights(0.0, 1.0, 0.0)),
             "llm": ndcg(handed, HybridWeights(1.0, 0.0, 0.0)),
             f"fused@{args.alpha}": ndcg(handed, HybridWeights(args.alpha, 0.0, 1.0 - args.alpha)),
             "llm+dense 0.5/0.5": ndcg(handed, HybridWeights(0.5, 0.5, 0.0)),
-            "hybrid (fitted, all scored)": ndcg(handed, full),
+            "hybrid (uncalibrated default)": ndcg(handed, UNCALIBRATED_HYBRID[kind]),
         }
+        if fit is not None:
+            systems["hybrid (fitted here, all scored)"] = ndcg(handed, replace(fit.weights, cascade=None))
+        if kind in stored:
+            systems["hybrid (stored calibration, all scored)"] = ndcg(handed, full)
+            systems["hybrid (stored calibration, its cascade)"] = ndcg(handed, chosen)
         frontier = {str(m): ndcg(handed, replace(full, cascade=m)) for m in CASCADE_SIZES}
         report["kinds"][kind] = {
-            "fitted": fit.weights.as_dict(),
-            "calib": {
+            "fitted": None if fit is None else fit.weights.as_dict(),
+            "stored": stored.get(kind),
+            "calib": None
+            if fit is None
+            else {
                 "all": round(fit.metric_all, 4),
                 "cascade": round(fit.metric_cascade, 4),
                 "first_stage": round(fit.metric_first_stage, 4),
@@ -108,7 +134,7 @@ def main() -> None:
             "dev": systems,
             "cascade_dev": frontier,
         }
-        print(args.dataset, kind, "fitted", fit.weights.as_dict(), flush=True)
+        print(args.dataset, kind, "weights", chosen.as_dict(), flush=True)
         for name, value in systems.items():
             print(f"  {name:32s} {value:.4f}")
         print("  cascade m -> nDCG@10:", frontier, flush=True)

@@ -36,6 +36,9 @@ class RankRAGModelFields(BaseModel):
     device: str = LOAD_DEFAULTS.device
     adapter: str | None = LOAD_DEFAULTS.adapter
     trust_remote_code: bool = LOAD_DEFAULTS.trust_remote_code
+    embedding_model: str | None = LOAD_DEFAULTS.embedding_model
+    """The dense signal's embedding model: "default" (the embedded all-MiniLM-L6-v2), a sentence-transformers
+    directory or Hugging Face id, or None (off)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -52,20 +55,14 @@ class RankRAGModelFields(BaseModel):
         )
         if name is not None:
             values["model_name"] = name
-        if isinstance(values.get("adapter"), os.PathLike):
-            values["adapter"] = os.fspath(values["adapter"])
+        for key in ("adapter", "embedding_model"):
+            if isinstance(values.get(key), os.PathLike):
+                values[key] = os.fspath(values[key])
         return values
 
     @model_validator(mode="after")
     def _resolve_model(self) -> RankRAGModelFields:
-        options = LoadOptions(
-            dtype=self.dtype,
-            quantization=self.quantization,
-            device=self.device,
-            adapter=self.adapter,
-            trust_remote_code=self.trust_remote_code,
-        )
-        self.model = shared_model(self.model, model_name=self.model_name, options=options)
+        self.model = shared_model(self.model, model_name=self.model_name, options=LoadOptions.of(self))
         return self
 
     @property

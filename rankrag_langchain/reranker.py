@@ -26,6 +26,7 @@ from pydantic import ConfigDict, Field
 from rankrag.integration import ranking
 from rankrag.integration.metadata import score_metadata
 from rankrag.integration.ranking import RERANK_DEFAULTS, RerankRequest, RerankSettings
+from rankrag.model.hybrid import FirstStageKind
 from rankrag.model.selection import Selection
 from rankrag.model.validation import check_query
 from rankrag_langchain._convert import check_documents, question_of, rerank_request, scored_document
@@ -74,7 +75,7 @@ class RankRAGReranker(
     pipe ``{"query": ..., "documents": ...}`` into it.
 
     Each returned Document is a copy of an input one, best first, whose metadata adds the scores named in
-    :mod:`rankrag.integration.metadata` (``relevance_score``, ``llm_score``, ``retrieval_score``,
+    :mod:`rankrag.integration.metadata` (``relevance_score``, ``llm_score``, ``dense_score``, ``retrieval_score``,
     ``retrieval_rank``). Inputs are never modified. Blank documents (empty or whitespace-only text) are not
     scored and never returned (see :mod:`rankrag.integration.ranking`).
 
@@ -91,18 +92,20 @@ class RankRAGReranker(
     """Drop documents whose ``relevance_score`` is below this value."""
     batch_size: int | None = Field(default=RERANK_DEFAULTS.batch_size, gt=0)
     """Passages scored per forward pass; None uses the model's default."""
+    first_stage: FirstStageKind = RERANK_DEFAULTS.first_stage
+    """The retriever: "lexical" (BM25 or other keyword scores, or unknown) or "dense" (a vector store, whose
+    similarity in the metadata, see ``score_key``, is then the dense signal and no embedding is computed)."""
     alpha: float | None = Field(default=RERANK_DEFAULTS.alpha, ge=0.0, le=1.0)
-    """Weight of the LLM score against the retriever's: 1 is LLM only, 0 keeps retrieval order, None is
-    the model's calibrated default. The retriever's signal is its score from document metadata (see
-    ``score_key``) or, without one, the input order."""
+    """None (the default): the hybrid ranking of the LLM score, the dense similarity and the retriever's signal,
+    with the model's calibrated weights. A number: the LLM score fused with the retriever's signal alone at that
+    weight (1 is LLM only, 0 keeps retrieval order). The retriever's signal is its score from document metadata
+    (see ``score_key``) or, when some document has none, the input order."""
     score_key: str | None = None
     """Metadata key of the retriever's score (higher is better). None looks for "score",
     "relevance_score" or "similarity_score" on every document and uses the input order otherwise."""
 
     def _settings(self) -> RerankSettings:
-        return RerankSettings(
-            top_n=self.top_n, score_threshold=self.score_threshold, alpha=self.alpha, batch_size=self.batch_size
-        )
+        return RerankSettings.of(self)
 
     @staticmethod
     def _results(

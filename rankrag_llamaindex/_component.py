@@ -38,6 +38,7 @@ class RankRAGComponent(BaseComponent):
         device: str = LOAD_DEFAULTS.device,
         adapter: str | os.PathLike[str] | None = LOAD_DEFAULTS.adapter,
         trust_remote_code: bool = LOAD_DEFAULTS.trust_remote_code,
+        embedding_model: str | os.PathLike[str] | None = LOAD_DEFAULTS.embedding_model,
         **fields: Any,
     ) -> None:
         options = LoadOptions(
@@ -46,6 +47,7 @@ class RankRAGComponent(BaseComponent):
             device=device,
             adapter=None if adapter is None else os.fspath(adapter),
             trust_remote_code=trust_remote_code,
+            embedding_model=None if embedding_model is None else os.fspath(embedding_model),
         )
         resolved = shared_model(model, source=source, model_name=model_name, options=options)
         data: dict[str, Any] = {"model_name": resolved.name, **fields}

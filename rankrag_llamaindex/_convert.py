@@ -42,6 +42,7 @@ def load_spec(model: RankRAGModel) -> dict[str, Any]:
         "quantization": spec.quantization,
         "device": spec.device,
         "trust_remote_code": spec.trust_remote_code,
+        **({"embedding_model": model.embedding_model} if isinstance(model.embedding_model, str | None) else {}),
     }
 
 

@@ -15,6 +15,7 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
 from rankrag.integration import ranking
 from rankrag.integration.ranking import RERANK_DEFAULTS, RerankRequest, RerankSettings
+from rankrag.model.hybrid import FirstStageKind
 from rankrag.model.selection import Selection
 from rankrag.model.validation import check_query
 from rankrag_llamaindex import _convert
@@ -26,9 +27,9 @@ dispatcher = get_dispatcher(__name__)
 class RankRAGReranker(RankRAGComponent, BaseNodePostprocessor):
     """Reorders retrieved nodes by the shared RankRAG model's relevance score, best first.
 
-    ``NodeWithScore.score`` becomes the RankRAG score (fused with the retrieval score when ``alpha`` < 1); the
-    returned nodes are copies whose metadata adds the scores named in :mod:`rankrag.integration.metadata`
-    (``relevance_score``, ``llm_score``, ``retrieval_score``, ``retrieval_rank``). Nodes whose text is blank
+    ``NodeWithScore.score`` becomes the final score (see :meth:`RankRAGModel.rerank`); the returned nodes are
+    copies whose metadata adds the scores named in :mod:`rankrag.integration.metadata` (``relevance_score``,
+    ``llm_score``, ``dense_score``, ``retrieval_score``, ``retrieval_rank``). Nodes whose text is blank
     (empty or whitespace only) are not sent to the model and never returned (see
     :mod:`rankrag.integration.ranking`).
 
@@ -46,11 +47,21 @@ class RankRAGReranker(RankRAGComponent, BaseNodePostprocessor):
         default=RERANK_DEFAULTS.score_threshold, description="Drop nodes scoring below this."
     )
     batch_size: int | None = Field(default=RERANK_DEFAULTS.batch_size, gt=0, description="Passages per forward pass.")
+    first_stage: FirstStageKind = Field(
+        default=RERANK_DEFAULTS.first_stage,
+        description=(
+            'The retriever: "lexical" (BM25 or other keyword scores, or unknown) or "dense" (a vector index, whose '
+            "node scores are then the dense signal and no embedding is computed)."
+        ),
+    )
     alpha: float | None = Field(
         default=RERANK_DEFAULTS.alpha,
         ge=0.0,
         le=1.0,
-        description="Weight of the LLM score against the retrieval signal; None uses the model's default.",
+        description=(
+            "None: the hybrid ranking (LLM score, dense similarity and retrieval signal, the model's calibrated "
+            "weights). A number: the LLM score fused with the retrieval signal alone at that weight."
+        ),
     )
     metadata_mode: MetadataMode = Field(
         default=MetadataMode.EMBED, description="Which node metadata is shown to the model with the text."
@@ -91,9 +102,7 @@ class RankRAGReranker(RankRAGComponent, BaseNodePostprocessor):
         return _convert.rerank_request(query, nodes, self.metadata_mode)
 
     def _settings(self) -> RerankSettings:
-        return RerankSettings(
-            top_n=self.top_n, score_threshold=self.score_threshold, alpha=self.alpha, batch_size=self.batch_size
-        )
+        return RerankSettings.of(self)
 
     @contextmanager
     def _events(

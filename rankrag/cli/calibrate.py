@@ -1,4 +1,4 @@
-"""`rankrag calibrate`: pick a model's fusion weight on the calib split and store it with the model."""
+"""`rankrag calibrate`: fit a model's hybrid weights and fusion weight on the calib split and store them with it."""
 
 from __future__ import annotations
 
@@ -38,9 +38,10 @@ def calibrate_command(
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help=PROGRESS_HELP),
 ) -> None:
-    """Pick the fusion weight alpha (0 retriever .. 1 LLM) by nDCG@10 on the calib split and store it.
+    """Fit the hybrid weights (LLM, dense, first stage, and the cascade) per kind of first stage, and the fusion
+    weight alpha (0 retriever .. 1 LLM), by nDCG@10 on the calib split, and store them.
 
-    `RankRAGModel.load()` of the same model and adapter then uses it by default.
+    `RankRAGModel.load()` of the same model and adapter then uses them by default.
     """
     with command_errors():
         from rankrag.eval.calibration import calibrate, store_calibration
@@ -59,6 +60,13 @@ def calibrate_command(
             f"{record['first_stage ndcg@10']:.4f}, LLM only {record['llm_only ndcg@10']:.4f}) on "
             f"{sum(record['n_queries'].values())} calib queries; wrote {written}"
         )
+        for kind, weights in record.get("hybrid", {}).items():
+            scores = record["hybrid ndcg@10"][kind]
+            typer.echo(
+                f"hybrid, {kind} first stage: llm {weights['llm']:.1f} dense {weights['dense']:.1f} first stage "
+                f"{weights['first_stage']:.1f} cascade {weights['cascade']} (nDCG@10 {scores['cascade']:.4f}; all "
+                f"scored {scores['all scored']:.4f}, first stage {scores['first_stage']:.4f})"
+            )
 
 
 def _table(record: dict[str, Any]) -> str:

@@ -60,9 +60,12 @@ def rerank_command(
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     limit: int | None = typer.Option(None, "--limit", help=LIMIT_HELP),
     systems: str = typer.Option(
-        "first_stage,rankrag,fused",  # rankrag.eval.rerank.DEFAULT_RERANK_SYSTEMS (not imported: --help stays light)
+        "first_stage,dense,rankrag,fused,hybrid",  # rankrag.eval.rerank.DEFAULT_RERANK_SYSTEMS (not imported: --help stays light)
         "--systems",
-        help="Comma-separated systems to run: first_stage, rankrag, fused, llm_rerank (needs the llamaindex extra).",
+        help=(
+            "Comma-separated systems to run: first_stage, dense (embedding cosine alone), rankrag (LLM alone), fused "
+            "(LLM + first stage), hybrid (what RankRAGReranker() does), llm_rerank (needs the llamaindex extra)."
+        ),
     ),
     alpha: float | None = typer.Option(
         None, "--alpha", help="Fusion weight for 'fused' (0 retriever .. 1 LLM); default: the model's calibration."
@@ -110,9 +113,9 @@ def qa_command(
     limit: int | None = typer.Option(None, "--limit", help=LIMIT_HELP),
     max_new_tokens: int = typer.Option(32, "--max-new-tokens", help="Answer length limit in tokens."),
     systems: str = typer.Option(
-        "retrieval_order,rankrag,oracle",  # rankrag.eval.qa.QA_SYSTEMS (not imported: --help stays light)
+        "retrieval_order,rankrag,oracle",  # rankrag.eval.qa.DEFAULT_QA_SYSTEMS (not imported: --help stays light)
         "--systems",
-        help="Comma-separated systems to run: retrieval_order, rankrag, oracle.",
+        help="Comma-separated systems to run: retrieval_order, dense, rankrag, hybrid, oracle.",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help=PROGRESS_HELP),
     generator: str = typer.Option(GENERATOR_DEFAULT, "--generator", help=GENERATOR_HELP),

@@ -92,7 +92,6 @@ def index_command(
 ) -> None:
     """Read, split, embed and store documents. Unchanged files are skipped; changed files replace their chunks."""
     with command_errors():
-        # The options forwarded by name: alike in shape only to other keyword calls.
         report, total = run_index(
             paths,
             db=db,
@@ -132,7 +131,7 @@ def run_ask(
     db: Path | None = None,
     chroma_url: str | None = None,
     collection: str = "rankrag",
-    candidates: int = 20,
+    candidates: int = 100,
     top_k: int = 5,
     model: str | None = None,
     adapter: str | None = "default",
@@ -186,7 +185,9 @@ def ask_command(
     db: Path | None = typer.Option(None, "--db", help="Directory of the local Chroma database."),
     chroma_url: str | None = typer.Option(None, "--chroma-url", help=URL_HELP),
     collection: str = typer.Option("rankrag", "--collection", help=COLLECTION_HELP),
-    candidates: int = candidates_option(20, "Chunks retrieved from Chroma and reranked"),
+    candidates: int = candidates_option(
+        100, "Chunks retrieved from Chroma; the LLM scores the best of them by similarity (the model's cascade)"
+    ),
     top_k: int = typer.Option(5, "--top-k", help="Best reranked chunks the answer is generated from."),
     model: str | None = typer.Option(
         None, "--model", help="Hugging Face id, directory or .gguf (default: the embedded SmolLM2)."
@@ -195,7 +196,11 @@ def ask_command(
     alpha: float | None = typer.Option(
         None,
         "--alpha",
-        help="Weight of the RankRAG score against retrieval similarity: 1 = RankRAG only, 0 = retrieval order (default: the model's calibrated weight).",
+        help=(
+            "Rank by the LLM score fused with the retrieval similarity alone at this weight (1 = LLM only, 0 = "
+            "retrieval order), every candidate scored; default: the hybrid ranking with the model's calibrated "
+            "weights and cascade."
+        ),
     ),
     max_new_tokens: int = typer.Option(DEFAULT_MAX_NEW_TOKENS, "--max-new-tokens", help="Longest answer, in tokens."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object {question, answer, contexts}."),

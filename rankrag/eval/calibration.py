@@ -1,4 +1,9 @@
-"""Picking the fusion weight ``alpha`` of a model on the ``calib`` split (never on ``dev``).
+"""Calibrating a model's reranking on the ``calib`` split (never on ``dev``): the hybrid weights per kind of first
+stage, and the fusion weight ``alpha``.
+
+The hybrid weights and cascade size are fitted by :func:`rankrag.eval.hybrid_fit.fit_hybrid` on the same scores
+plus the embedding model's cosine of every candidate, once for a lexical first stage (the data sets' BM25 order
+and scores) and once for a dense one (the candidates re-ordered by the cosine).
 
 Every candidate of every calib query is scored once by the LLM; then, for each alpha on a grid from 0
 (retriever only) to 1 (LLM only), the fused ranking (exactly the one ``RankRAGModel.rerank`` produces)
@@ -29,6 +34,10 @@ CALIBRATION_SPLIT: Split = "calib"
 DEFAULT_STEP = 0.05
 TIE_TOLERANCE = 1e-9
 RULE = "argmax over alpha of mean nDCG@10 on the pooled calib queries; ties go to the smaller alpha"
+HYBRID_RULE = (
+    "per kind of first stage: argmax of pooled calib nDCG@10 over a 0.1 simplex grid of (llm, dense, first_stage), "
+    "ties to more first-stage weight; then the smallest cascade in 10/20/30/50 within 0.005 of scoring all"
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class ScoredQuery:
     pids: list[str]
     llm_scores: list[float]
     first_stage: list[float]
+    dense: list[float] | None = None
 
 
 def alpha_grid(step: float = DEFAULT_STEP) -> list[float]:
@@ -61,10 +71,12 @@ def fused_order(llm_scores: Sequence[float], first_stage: Sequence[float], alpha
 def score_queries(
     model: RankRAGModel, datasets: Sequence[RerankDataset], *, candidates: int = 100, progress: bool = True
 ) -> list[ScoredQuery]:
-    """LLM scores for every candidate (one pass per query) plus the normalised first-stage scores."""
+    """LLM scores for every candidate (one pass per query), the normalised first-stage scores, and the embedding
+    model's cosine (None when the model has ``embedding_model=None``)."""
     from tqdm.auto import tqdm
 
     work = [(data.name, query) for data in datasets for query in data.queries]
+    embedder = model.embedder
     scored = []
     for name, query in tqdm(work, desc="calibrate: scoring", unit="query", disable=not progress, dynamic_ncols=True):
         reranked = query.candidates[:candidates]
@@ -75,6 +87,7 @@ def score_queries(
                 pids=[c.pid for c in reranked],
                 llm_scores=model.score(query.query, [c.text for c in reranked]),
                 first_stage=fusion.normalized_first_stage(len(reranked), [c.first_stage_score for c in reranked]),
+                dense=None if embedder is None else embedder.similarities(query.query, [c.text for c in reranked]),
             )
         )
     return scored
@@ -140,6 +153,7 @@ def calibrate(
     scored = score_queries(model, datasets, candidates=candidates, progress=progress)
     pooled, per_dataset = calibration_curve(scored, datasets, alphas)
     alpha = choose_alpha(pooled)
+    hybrid = hybrid_record(scored, datasets)
     adapter = model.spec.adapter if model.spec is not None else None
     return {
         "alpha": alpha,
@@ -159,6 +173,38 @@ def calibrate(
         "model": model.name,
         "adapter": Path(adapter).name if adapter else None,
         "date": _datetime.datetime.now(_datetime.timezone.utc).isoformat(timespec="seconds"),
+        **hybrid,
+    }
+
+
+def hybrid_record(scored: Sequence[ScoredQuery], datasets: Sequence[RerankDataset]) -> dict[str, Any]:
+    """The ``hybrid`` entries of a calibration record: the fitted weights per kind of first stage and the calib
+    nDCG@10 behind them; empty when the queries carry no dense signal."""
+    from rankrag.eval.hybrid_fit import JudgedQueries, SignalQuery, fit_hybrid
+    from rankrag.model.hybrid import FIRST_STAGE_KINDS
+
+    if any(q.dense is None for q in scored):
+        return {}
+    groups = [
+        JudgedQueries(
+            [
+                SignalQuery(q.qid, q.pids, q.llm_scores, q.dense or [], q.first_stage)
+                for q in scored
+                if q.dataset == d.name
+            ],
+            d.qrels,
+            d.relevance_threshold,
+        )
+        for d in datasets
+    ]
+    fits = {kind: fit_hybrid(groups, kind) for kind in FIRST_STAGE_KINDS}
+    return {
+        "hybrid": {kind: fit.weights.as_dict() for kind, fit in fits.items()},
+        "hybrid ndcg@10": {
+            kind: {"all scored": fit.metric_all, "cascade": fit.metric_cascade, "first_stage": fit.metric_first_stage}
+            for kind, fit in fits.items()
+        },
+        "hybrid rule": HYBRID_RULE,
     }
 
 

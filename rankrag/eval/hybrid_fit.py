@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from statistics import fmean
 
-from rankrag.eval.metrics import mean_ranking_metrics
-from rankrag.model import fusion, hybrid
+from rankrag.eval.metrics import per_query_ranking_metrics
 from rankrag.model.hybrid import FirstStageKind, HybridWeights
+from rankrag.model.ranking_plan import plan_ranking
 
 WEIGHT_STEP = 0.1
 CASCADE_SIZES = (10, 20, 30, 50)
@@ -43,21 +44,33 @@ class SignalQuery:
         return SignalQuery(self.qid, [self.pids[i] for i in order], [self.llm[i] for i in order], dense, dense)
 
 
+@dataclass(frozen=True)
+class JudgedQueries:
+    """Queries of one data set with the judgements that score their rankings."""
+
+    queries: list[SignalQuery]
+    qrels: dict[str, dict[str, int]]
+    threshold: int
+
+
 def hybrid_pids(query: SignalQuery, weights: HybridWeights) -> list[str]:
-    """The candidate ids as ``RankRAGModel.rerank`` orders them with these weights (LLM scores looked up)."""
-    n = len(query.pids)
-    first = fusion.normalized_first_stage(n, query.first_stage_scores)
-    cheap = hybrid.cheap_scores(weights, query.dense, first, n)
-    selected = hybrid.cascade_selection(weights, cheap, range(n))
-    ranked = hybrid.hybrid_ranking(weights, {i: query.llm[i] for i in selected}, query.dense, first, cheap)
-    return [query.pids[i] for i, _ in ranked]
+    """The candidate ids as ``RankRAGModel.rerank`` orders them with these weights (the same
+    :func:`rankrag.model.ranking_plan.plan_ranking`, with the LLM scores looked up instead of computed)."""
+    plan = plan_ranking(
+        query.pids, first_stage_scores=query.first_stage_scores, dense=query.dense, weights=weights, alpha=1.0
+    )
+    return [query.pids[p.index] for p in plan.ranking([query.llm[plan.positions[j]] for j in plan.selected])]
 
 
-def mean_metric(
-    queries: Sequence[SignalQuery], weights: HybridWeights, qrels: dict[str, dict[str, int]], threshold: int
-) -> float:
-    rankings = {query.qid: hybrid_pids(query, weights) for query in queries}
-    return mean_ranking_metrics(rankings, qrels, threshold)[METRIC]
+def mean_metric(groups: Sequence[JudgedQueries], weights: HybridWeights) -> float:
+    """Mean nDCG@10 over the judged queries of every group, pooled."""
+    values: list[float] = []
+    for group in groups:
+        rankings = {query.qid: hybrid_pids(query, weights) for query in group.queries}
+        values += per_query_ranking_metrics(rankings, group.qrels, group.threshold)[METRIC].values()
+    if not values:
+        raise ValueError("none of the calib queries has relevance judgements")
+    return fmean(values)
 
 
 def weight_grid(kind: FirstStageKind, step: float = WEIGHT_STEP) -> list[HybridWeights]:
@@ -83,14 +96,16 @@ class HybridFit:
     queries: int
 
 
-def fit_hybrid(
-    queries: Sequence[SignalQuery], qrels: dict[str, dict[str, int]], threshold: int, kind: FirstStageKind
-) -> HybridFit:
-    """The best weights on ``queries`` for ``kind``, then the smallest cascade that keeps their quality."""
-    handed = [query.as_first_stage(kind) for query in queries]
+def fit_hybrid(groups: Sequence[JudgedQueries], kind: FirstStageKind) -> HybridFit:
+    """The best weights on the pooled queries of ``groups`` for ``kind``, then the smallest cascade that keeps
+    their quality."""
+    handed = [
+        JudgedQueries([query.as_first_stage(kind) for query in group.queries], group.qrels, group.threshold)
+        for group in groups
+    ]
     best, best_value = None, -1.0
     for weights in weight_grid(kind):
-        value = mean_metric(handed, weights, qrels, threshold)
+        value = mean_metric(handed, weights)
         safer = best is not None and value == best_value and weights.first_stage > best.first_stage
         if value > best_value + 1e-12 or safer:
             best, best_value = weights, value
@@ -102,7 +117,7 @@ def fit_hybrid(
     cascade_value = best_value
     for size in CASCADE_SIZES:
         candidate = replace(best, cascade=size)
-        value = mean_metric(handed, candidate, qrels, threshold)
+        value = mean_metric(handed, candidate)
         if value >= best_value - CASCADE_TOLERANCE:
             chosen, cascade_value = candidate, value
             break
@@ -111,6 +126,6 @@ def fit_hybrid(
         weights=chosen,
         metric_all=best_value,
         metric_cascade=cascade_value,
-        metric_first_stage=mean_metric(handed, first_only, qrels, threshold),
-        queries=len(handed),
+        metric_first_stage=mean_metric(handed, first_only),
+        queries=sum(len(group.queries) for group in handed),
     )

@@ -1,9 +1,12 @@
-"""Answer evaluation: generate from three choices of top-k contexts and score the answers.
+"""Answer evaluation: generate from several choices of top-k contexts and score the answers.
 
 ``retrieval_order``: the first k contexts as the data set lists them; ``rankrag``: the k contexts the
 model ranks highest (LLM score only, ``alpha=1``: the listed order of these sets is not a retriever's
-ranking, SQuAD and PubMedQA even shuffle it, so fusing with it would only add noise); ``oracle``: the
-gold (``is_gold``) contexts, at most k, in listed order. Each gets the same generation prompt.
+ranking, SQuAD and PubMedQA even shuffle it, so fusing with it would only add noise); ``dense``: the k
+contexts with the highest cosine of the model's embedding model; ``hybrid``: the model's hybrid ranking of the
+LLM score and the cosine, with the weights for a dense first stage (the cosine takes the retriever's place,
+for the same reason: the listed order is no retriever's); ``oracle``: the gold (``is_gold``) contexts, at most
+k, in listed order. Each gets the same generation prompt.
 
 Scores: SQuAD exact match and F1, the best over the gold answers. PubMedQA: the first yes / no / maybe
 in the reply against the label; ``em`` is accuracy and ``f1`` is macro-F1 over the three labels
@@ -26,7 +29,8 @@ from rankrag.eval.rerank import parse_systems
 if TYPE_CHECKING:
     from rankrag.model.rankrag_model import RankRAGModel
 
-QA_SYSTEMS = ("retrieval_order", "rankrag", "oracle")
+QA_SYSTEMS = ("retrieval_order", "dense", "rankrag", "hybrid", "oracle")
+DEFAULT_QA_SYSTEMS = ("retrieval_order", "rankrag", "oracle")
 YES_NO_MAYBE_DATASETS = ("pubmedqa_pqal",)
 YES_NO_MAYBE_INSTRUCTION = "{question} Answer the above question with yes, no or maybe."
 QA_MAX_NEW_TOKENS = 32
@@ -50,9 +54,16 @@ def choose_contexts(model: RankRAGModel, item: QAItem, system: str, top_k: int) 
         return list(range(min(top_k, len(item.contexts))))
     if system == "oracle":
         return [i for i, context in enumerate(item.contexts) if context.is_gold][:top_k]
+    texts = [context_text(c) for c in item.contexts]
     if system == "rankrag":
-        ranked = model.rerank(item.question, [context_text(c) for c in item.contexts], top_k=top_k, alpha=1.0)
-        return [p.index for p in ranked]
+        return [p.index for p in model.rerank(item.question, texts, top_k=top_k, alpha=1.0)]
+    if system == "hybrid":
+        return [p.index for p in model.rerank(item.question, texts, top_k=top_k, first_stage="dense")]
+    if system == "dense":
+        if model.embedder is None:
+            raise ValueError("the dense system needs an embedding model; this model has embedding_model=None")
+        similarities = model.embedder.similarities(item.question, texts)
+        return sorted(range(len(texts)), key=lambda i: (-similarities[i], i))[:top_k]
     raise ValueError(f"unknown QA system {system!r}; choose from {', '.join(QA_SYSTEMS)}")
 
 
@@ -85,7 +96,7 @@ def evaluate_qa(
     split: str | None = None,
     max_new_tokens: int = QA_MAX_NEW_TOKENS,
     progress: bool = True,
-    systems: Sequence[str] = QA_SYSTEMS,
+    systems: Sequence[str] = DEFAULT_QA_SYSTEMS,
 ) -> dict[str, Any]:
     """Generate and score answers for every item with each of ``systems``; returns the JSON report."""
     from tqdm.auto import tqdm

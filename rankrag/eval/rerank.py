@@ -1,10 +1,14 @@
-"""Reranking evaluation: the first stage, RankRAG (LLM only and fused) and LlamaIndex's LLMRerank.
+"""Reranking evaluation: the first stage, the dense similarity, RankRAG (LLM only, fused, hybrid) and LlamaIndex's
+LLMRerank.
 
 Every system ranks the same first-stage candidates (the top N) of each query; metrics come from :mod:`rankrag.eval.metrics`
 against the full qrels. ``rankrag`` and ``fused`` share one scoring pass per query: ``fused`` is
 ``model.rerank(..., first_stage_scores=BM25 scores, alpha=...)`` and ``rankrag`` orders the same
 passages by the LLM score alone (``metadata["llm_score"]``, exactly what ``alpha=1`` gives), so both
-report the time of that one call. ``llm_rerank`` lives in :mod:`rankrag_llamaindex.llm_rerank_baseline`
+report the time of that one call. ``dense`` orders the candidates by the model's embedding model's cosine alone
+(the embedded MiniLM unless the model says otherwise). ``hybrid`` is what ``RankRAGReranker()`` does by default:
+``model.rerank(..., first_stage_scores=BM25 scores)`` with the model's hybrid weights for a lexical first stage
+(its cascade included), timed as its own call. ``llm_rerank`` lives in :mod:`rankrag_llamaindex.llm_rerank_baseline`
 and is imported only when that system is asked for (it needs the ``[llamaindex]`` extra).
 """
 
@@ -21,12 +25,13 @@ from rankrag.eval.metrics import mean_ranking_metrics
 from rankrag.optional import require
 
 if TYPE_CHECKING:
+    from rankrag.model.dense import Embedder
     from rankrag.model.rankrag_model import RankRAGModel
     from rankrag.model.results import ScoredPassage
 
-RERANK_SYSTEMS = ("first_stage", "rankrag", "fused", "llm_rerank")
+RERANK_SYSTEMS = ("first_stage", "dense", "rankrag", "fused", "hybrid", "llm_rerank")
 # llm_rerank needs the [llamaindex] extra, so it runs only on request.
-DEFAULT_RERANK_SYSTEMS = ("first_stage", "rankrag", "fused")
+DEFAULT_RERANK_SYSTEMS = ("first_stage", "dense", "rankrag", "fused", "hybrid")
 LLM_RERANK_MODULE = "rankrag_llamaindex.llm_rerank_baseline"
 
 
@@ -110,17 +115,23 @@ def run_rerank_systems(
     for query in _progress(dataset.queries, f"rerank {dataset.name}", progress):
         query = RerankQuery(query.qid, query.query, query.candidates[:candidates])
         pids = [c.pid for c in query.candidates]
+        texts = [c.text for c in query.candidates]
+        first_stage_scores = [c.first_stage_score for c in query.candidates]
         if "first_stage" in systems:
             run.add("first_stage", query.qid, pids, 0.0)
+        if model is not None and "dense" in systems:
+            start = time.perf_counter()
+            similarities = _embedder_of(model).similarities(query.query, texts)
+            order = sorted(range(len(pids)), key=lambda i: (-similarities[i], i))
+            run.add("dense", query.qid, [pids[i] for i in order], time.perf_counter() - start)
+        if model is not None and "hybrid" in systems:
+            start = time.perf_counter()
+            ranked = model.rerank(query.query, texts, first_stage_scores=first_stage_scores, first_stage="lexical")
+            run.add("hybrid", query.qid, [pids[p.index] for p in ranked], time.perf_counter() - start)
         if model is not None and ("rankrag" in systems or "fused" in systems):
             fused_alpha = alpha if "fused" in systems else 1.0
             start = time.perf_counter()
-            ranked = model.rerank(
-                query.query,
-                [c.text for c in query.candidates],
-                first_stage_scores=[c.first_stage_score for c in query.candidates],
-                alpha=fused_alpha,
-            )
+            ranked = model.rerank(query.query, texts, first_stage_scores=first_stage_scores, alpha=fused_alpha)
             elapsed = time.perf_counter() - start
             if "fused" in systems:
                 run.add("fused", query.qid, [pids[p.index] for p in ranked], elapsed)
@@ -131,6 +142,13 @@ def run_rerank_systems(
             order = llm_rerank.rank(query)
             run.add("llm_rerank", query.qid, [pids[i] for i in order], time.perf_counter() - start)
     return run
+
+
+def _embedder_of(model: RankRAGModel) -> Embedder:
+    embedder = model.embedder
+    if embedder is None:
+        raise ValueError("the dense system needs an embedding model; this model has embedding_model=None")
+    return embedder
 
 
 def rerank_summary(run: RerankRun, dataset: RerankDataset, systems: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -184,6 +202,13 @@ def evaluate_rerank(
     if "fused" in systems:
         report["alpha"] = fused_alpha
         report["alpha_source"] = alpha_source
+    if "hybrid" in systems and model is not None:
+        report["hybrid_weights"] = model.hybrid_weights("lexical").as_dict()
+        report["hybrid_weights_source"] = (
+            "calibrated" if (model.calibration or {}).get("hybrid") else "uncalibrated default"
+        )
+    if "dense" in systems and model is not None:
+        report["embedding_model"] = _embedder_of(model).name
     if llm_rerank is not None:
         report["llm_rerank_parsing"] = llm_rerank.stats.as_dict()
     return report

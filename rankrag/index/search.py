@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class UsedPassage:
-    """A chunk chosen to answer from, with its RankRAG score (fused with retrieval) and its retrieval similarity."""
+    """A chunk chosen to answer from, with its RankRAG score (the hybrid score of :meth:`RankRAGModel.rerank`) and
+    its retrieval similarity."""
 
     text: str
     source: str
@@ -32,9 +33,16 @@ def retrieve_and_rerank(
     top_k: int,
     alpha: float | None = None,
 ) -> list[UsedPassage]:
-    """Top-``candidates`` chunks from Chroma, reranked by RankRAG (fused with the retrieval similarity), best ``top_k``."""
+    """Top-``candidates`` chunks from Chroma, reranked by RankRAG, best ``top_k``. Chroma's similarity is the dense
+    first stage (the index's embedding model), so no embedding is computed again; with the model's cascade the
+    LLM scores only the best of the candidates by that similarity."""
     found = documents.search(question, candidates)
     ranked = model.rerank(
-        question, [r.text for r in found], top_k=top_k, first_stage_scores=[r.similarity for r in found], alpha=alpha
+        question,
+        [r.text for r in found],
+        top_k=top_k,
+        first_stage_scores=[r.similarity for r in found],
+        first_stage="dense",
+        alpha=alpha,
     )
     return [UsedPassage(p.text, found[p.index].source, p.score, found[p.index].similarity) for p in ranked]

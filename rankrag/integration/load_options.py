@@ -9,6 +9,7 @@ arguments give one instance process-wide, across both frameworks.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 from rankrag.model.rankrag_model import RankRAGModel
 from rankrag.model.resolve import ModelName, resolve_model
@@ -23,6 +24,12 @@ class LoadOptions:
     device: str = "auto"
     adapter: str | None = "default"
     trust_remote_code: bool = False
+    embedding_model: str | None = "default"
+
+    @classmethod
+    def of(cls, component: Any) -> LoadOptions:
+        """The options a component holds, read from its attributes of the same names."""
+        return cls(**{field.name: getattr(component, field.name) for field in fields(cls)})
 
     def changed(self) -> dict[str, str | bool | None]:
         """The options that differ from the defaults, by name."""

@@ -3,9 +3,13 @@
 
 Written, on a copy of the input (the input is never modified):
 
-- ``relevance_score``: the final score, P("True") of the ranking prompt fused with the retriever's signal when
-  ``alpha`` < 1; the returned order. LlamaIndex also sets it as ``NodeWithScore.score``.
-- ``llm_score``: P("True") alone.
+- ``relevance_score``: the final score, the returned order (see :meth:`RankRAGModel.rerank`): the hybrid score
+  of P("True"), the dense similarity and the retriever's signal, on [0, 1] for the passages the LLM scored and
+  below 0 for those the cascade left to the cheap signals; or, with ``alpha`` set, P("True") fused with the
+  retriever's signal. LlamaIndex also sets it as ``NodeWithScore.score``.
+- ``llm_score``: P("True") alone; None where the cascade did not send the passage to the LLM.
+- ``dense_score``: the dense similarity of query and passage (the retriever's own for ``first_stage="dense"``
+  with scores, else the embedding model's cosine); None without a dense signal.
 - ``retrieval_score``: the retriever's score of the document as the reranker read it (LangChain: from the
   metadata, see :data:`RETRIEVAL_SCORE_KEYS`; LlamaIndex: ``NodeWithScore.score``), None without one.
 - ``retrieval_rank``: the 0-based position of the document in the reranker's input.
@@ -20,13 +24,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rankrag.model.passages import is_blank
+from rankrag.model.ranking_plan import DENSE_SCORE, LLM_SCORE
 from rankrag.model.results import ScoredPassage
 
 RELEVANCE_SCORE_KEY = "relevance_score"
-LLM_SCORE_KEY = "llm_score"
+LLM_SCORE_KEY = LLM_SCORE
 RETRIEVAL_SCORE_KEY = "retrieval_score"
+DENSE_SCORE_KEY = DENSE_SCORE
 RETRIEVAL_RANK_KEY = "retrieval_rank"
-SCORE_KEYS = (RELEVANCE_SCORE_KEY, LLM_SCORE_KEY, RETRIEVAL_SCORE_KEY, RETRIEVAL_RANK_KEY)
+SCORE_KEYS = (RELEVANCE_SCORE_KEY, LLM_SCORE_KEY, DENSE_SCORE_KEY, RETRIEVAL_SCORE_KEY, RETRIEVAL_RANK_KEY)
 
 RETRIEVAL_SCORE_KEYS = ("score", "relevance_score", "similarity_score")
 """Metadata keys read as the retriever's score (higher is better) when a reranker is not told one."""
@@ -37,6 +43,7 @@ def score_metadata(passage: ScoredPassage, retrieval_score: float | None) -> dic
     return {
         RELEVANCE_SCORE_KEY: passage.score,
         LLM_SCORE_KEY: passage.metadata.get(LLM_SCORE_KEY, passage.score),
+        DENSE_SCORE_KEY: passage.metadata.get(DENSE_SCORE_KEY),
         RETRIEVAL_SCORE_KEY: retrieval_score,
         RETRIEVAL_RANK_KEY: passage.index,
     }

@@ -9,9 +9,10 @@ blank ones out of the result; :func:`score_pairs` gives a blank passage
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import TypedDict
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
 
+from rankrag.model.hybrid import FirstStageKind
 from rankrag.model.passages import BLANK_PASSAGE_SCORE, is_blank
 from rankrag.model.rankrag_model import RankRAGModel
 from rankrag.model.selection import Selection
@@ -28,10 +29,19 @@ class RerankSettings:
     """How many passages to keep, best first (RankRAG's k); None keeps all."""
     score_threshold: float | None = None
     """Drop passages whose final score is below this value."""
+    first_stage: FirstStageKind = "lexical"
+    """What the retriever is: "lexical" (keyword scores such as BM25, or unknown) or "dense" (a vector retriever,
+    whose scores are then the dense signal; see :meth:`RankRAGModel.rerank`)."""
     alpha: float | None = None
-    """Weight of the LLM score against the retriever's (see :meth:`RankRAGModel.rerank`); None: the model's."""
+    """None: the hybrid ranking with the model's weights. A number (0..1): the LLM score fused with the
+    retriever's signal only, at that weight (1 is LLM only)."""
     batch_size: int | None = None
     """Passages scored per forward pass; None uses the model's default."""
+
+    @classmethod
+    def of(cls, component: Any) -> RerankSettings:
+        """The settings a reranker holds, read from its attributes of the same names."""
+        return cls(**{field.name: getattr(component, field.name) for field in fields(cls)})
 
 
 RERANK_DEFAULTS = RerankSettings()
@@ -47,17 +57,6 @@ class RerankRequest:
     retrieval_scores: Sequence[float | None] | None = None
 
 
-class _Cut(TypedDict):
-    top_n: int | None
-    score_threshold: float | None
-    alpha: float | None
-    batch_size: int | None
-
-
-def _cut(s: RerankSettings) -> _Cut:
-    return _Cut(top_n=s.top_n, score_threshold=s.score_threshold, alpha=s.alpha, batch_size=s.batch_size)
-
-
 def _without_blanks(selection: Selection) -> Selection:
     ranking = [p for p in selection.ranking if not is_blank(p.text)]
     kept = [p for p in selection.kept if not is_blank(p.text)]
@@ -68,13 +67,13 @@ def select(model: RankRAGModel, request: RerankRequest, settings: RerankSettings
     """The non-blank texts ranked for the query and cut by ``settings`` (``ScoredPassage.index`` is the position
     in ``request.texts``). :func:`rankrag.model.selection.select` ranks blank texts after all others, so leaving
     them out after the cut keeps the best of the rest."""
-    scores, cut = request.retrieval_scores, _cut(settings)
+    scores, cut = request.retrieval_scores, asdict(settings)
     return _without_blanks(core_select(model, request.query, request.texts, first_stage_scores=scores, **cut))
 
 
 async def aselect(model: RankRAGModel, request: RerankRequest, settings: RerankSettings = RERANK_DEFAULTS) -> Selection:
     """Async :func:`select`: scoring runs off the event loop."""
-    scores, cut = request.retrieval_scores, _cut(settings)
+    scores, cut = request.retrieval_scores, asdict(settings)
     return _without_blanks(await core_aselect(model, request.query, request.texts, first_stage_scores=scores, **cut))
 
 

@@ -10,7 +10,7 @@ served model and a loaded one behave alike by construction.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Generic, Literal, Protocol, TypeVar, overload, runtime_checkable
 
 from transformers import PreTrainedTokenizerBase
 
@@ -19,6 +19,7 @@ from rankrag.model.ranking_prompts import RankingRequest
 
 Generator = Literal["auto", "adapter", "base"]
 GENERATORS: tuple[Generator, ...] = ("auto", "adapter", "base")
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -79,3 +80,24 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release connections (nothing to do for loaded weights, which the registry keeps)."""
         ...
+
+
+class HasBackend(Protocol):
+    backend: Any
+
+
+class BackendAttribute(Generic[T]):
+    """A read-only attribute of a model that is its backend's attribute of the same name."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> BackendAttribute[T]: ...
+    @overload
+    def __get__(self, instance: HasBackend, owner: type) -> T: ...
+    def __get__(self, instance: HasBackend | None, owner: type) -> BackendAttribute[T] | T:
+        if instance is None:
+            return self
+        value: T = getattr(instance.backend, self.name)
+        return value

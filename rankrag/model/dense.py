@@ -22,7 +22,7 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTo
 
 from rankrag.errors import ModelNotFoundError
 from rankrag.model.embedded import EMBEDDING_NAME, embedding_model_path
-from rankrag.model.loading import require_cached_or_allowed
+from rankrag.model.loading import progress_bar_for, require_cached_or_allowed
 from rankrag.model.registry import SharedRegistry
 
 Pooling = Literal["mean", "cls", "max"]
@@ -86,7 +86,10 @@ class TransformerEmbedder:
 
                 directory = Path(snapshot_download(text))
             self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(directory)
-            self.model: PreTrainedModel = AutoModel.from_pretrained(directory, dtype=torch.float32).to(device).eval()
+            with progress_bar_for(str(directory)):
+                self.model: PreTrainedModel = (
+                    AutoModel.from_pretrained(directory, dtype=torch.float32).to(device).eval()
+                )
         except ModelNotFoundError:
             raise
         except (OSError, ValueError) as error:
@@ -138,15 +141,13 @@ class TransformerEmbedder:
 def resolve_embedder(embedding_model: EmbeddingModelSource | Embedder) -> Embedder | None:
     """``"default"`` (the embedded MiniLM), a directory or Hugging Face id, an :class:`Embedder`, or None (off).
     Equal sources share one loaded model."""
-    if embedding_model is None:
-        return None
-    if isinstance(embedding_model, Embedder):
+    if isinstance(embedding_model, (str, os.PathLike)):
+        named = embedding_model_path() if embedding_model == DEFAULT_EMBEDDING_MODEL else Path(embedding_model)
+        key = str(named) if named.expanduser().is_dir() else os.fspath(embedding_model)
+        return _EMBEDDERS.get_or_create(key, lambda: TransformerEmbedder(key))
+    if embedding_model is None or isinstance(embedding_model, Embedder):
         return embedding_model
-    if not isinstance(embedding_model, (str, os.PathLike)):
-        raise TypeError(
-            f"embedding_model must be 'default', a model directory or Hugging Face id, an Embedder or None; "
-            f"got {type(embedding_model).__name__}"
-        )
-    source = embedding_model_path() if embedding_model == DEFAULT_EMBEDDING_MODEL else Path(os.fspath(embedding_model))
-    key = str(source) if Path(source).expanduser().is_dir() else os.fspath(embedding_model)
-    return _EMBEDDERS.get_or_create(key, lambda: TransformerEmbedder(key))
+    raise TypeError(
+        f"embedding_model must be 'default', a model directory or Hugging Face id, an Embedder or None; "
+        f"got {type(embedding_model).__name__}"
+    )

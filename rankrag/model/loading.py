@@ -272,7 +272,7 @@ def _weights_bytes(location: str) -> int | None:
 
 
 @contextmanager
-def _progress_bar_for(location: str) -> Iterator[None]:
+def progress_bar_for(location: str) -> Iterator[None]:
     """transformers' "Loading weights" bar only for loads big enough to take a while."""
     from transformers.utils import logging as transformers_logging
 
@@ -302,7 +302,7 @@ def load_model_and_tokenizer(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrain
         kwargs["device_map"] = {"": spec.device}
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=spec.trust_remote_code)
-        with _progress_bar_for(location):
+        with progress_bar_for(location):
             model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(location, **kwargs)
     except (OSError, ValueError) as error:
         message = str(error)

@@ -127,7 +127,6 @@ class LocalBackend:
 
 def local_source(
     source: ModelSource,
-    *,
     dtype: str,
     quantization: str | None,
     device: str,

@@ -12,18 +12,22 @@ import logging
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from rankrag.model import answer_prompts, fusion
+from rankrag.model import answer_prompts
 from rankrag.model.async_iteration import iterate_in_thread
-from rankrag.model.backend import GENERATORS, Backend, Generator
+from rankrag.model.backend import GENERATORS, Backend, BackendAttribute, Generator
+from rankrag.model.dense import DEFAULT_EMBEDDING_MODEL, Embedder, EmbeddingModelSource, resolve_embedder
 from rankrag.model.generation import Generation, GenerationOptions, generation_options
+from rankrag.model.hybrid import FirstStageKind, HybridWeights, check_first_stage_kind
 from rankrag.model.loading import ModelSpec
 from rankrag.model.local_backend import LocalBackend, ModelSource, local_source
 from rankrag.model.passages import BLANK_PASSAGE_SCORE, distinct, is_blank, non_blank, spread
 from rankrag.model.prompts import PromptTemplates, resolve_style
+from rankrag.model.ranking_plan import RankingPlan, check_scores, plan_ranking
 from rankrag.model.ranking_prompts import RankingEncoder, RankingRequest, answer_token_ids, split_prompts
 from rankrag.model.registry import SharedRegistry
 from rankrag.model.results import RAGAnswer, ScoredPassage
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
 
     from rankrag.model.generation import GenerationOverrides
+    from rankrag.model.ranking_plan import RankingKeywords, RerankKeywords
     from rankrag.served.client import ServerClient
     from rankrag.served.http_backend import HTTPBackend
     from rankrag.served.tokenizers import TokenizerSource
@@ -47,6 +52,7 @@ __all__ = [
     "RankRAGModel",
     "ServedRankRAGModel",
     "UNCALIBRATED_ALPHA",
+    "UNCALIBRATED_HYBRID",
     "clear_registry",
     "connect",
     "is_blank",
@@ -60,6 +66,13 @@ _WARNED_UNCALIBRATED: set[str] = set()
 # within 0.005 of BM25 (score or rank fusion), while the tuned adapter still gains +0.03 at 0.25.
 # See docs/evaluation.md; a calibrated model uses its own weight.
 UNCALIBRATED_ALPHA = 0.25
+# Hybrid weights of a model without calibration, per kind of first stage: see docs/evaluation.md
+# ("Hybrid reranking"), where they were measured on dev with the zero-shot SmolLM2 and the shipped adapter.
+UNCALIBRATED_HYBRID: dict[FirstStageKind, HybridWeights] = {
+    "lexical": HybridWeights(llm=0.2, dense=0.5, first_stage=0.3, cascade=30),
+    "dense": HybridWeights(llm=0.1, dense=0.9, first_stage=0.0, cascade=30),
+}
+_UNCHANGED: Any = object()
 
 
 class RankRAGModel:
@@ -77,12 +90,14 @@ class RankRAGModel:
         templates: PromptTemplates | None = None,
         scoring_options: ScoringOptions | None = None,
         generator: Generator = "auto",
+        embedding_model: EmbeddingModelSource | Embedder = DEFAULT_EMBEDDING_MODEL,
     ) -> None:
         if generator not in GENERATORS:
             raise ValueError(f"unknown generator {generator!r}; choose one of {GENERATORS}")
         backend.check_generator(generator)
         self.backend = backend
         self.generator: Generator = generator
+        self.embedding_model = embedding_model
         self.templates = templates or PromptTemplates()
         self.scoring_options = scoring_options or ScoringOptions()
         self._answer_ids = answer_token_ids(backend.tokenizer, self.templates)
@@ -100,6 +115,7 @@ class RankRAGModel:
         trust_remote_code: bool = False,
         allow_pickle: bool = False,
         generator: Generator = "auto",
+        embedding_model: EmbeddingModelSource | Embedder = DEFAULT_EMBEDDING_MODEL,
     ) -> RankRAGModel:
         """Load (or fetch from the process-wide registry) a model.
 
@@ -111,21 +127,20 @@ class RankRAGModel:
         weights answer when an adapter is loaded: "adapter", "base" (the same loaded instance with the adapter's
         contribution removed while generating; ranking keeps the adapter) or "auto" (what the adapter's
         calibration file records under ``generator``, else "adapter"; the shipped adapter records "base").
+        ``embedding_model``: the dense signal of :meth:`rerank` when the retriever gives none: "default" (the
+        embedded all-MiniLM-L6-v2), a sentence-transformers directory or Hugging Face id, an
+        :class:`~rankrag.model.dense.Embedder`, or None (no dense signal). It is loaded on first use.
         """
         if generator not in GENERATORS:
             raise ValueError(f"unknown generator {generator!r}; choose one of {GENERATORS}")
-        key, load_backend = local_source(
-            source,
-            dtype=dtype,
-            quantization=quantization,
-            device=device,
-            adapter=adapter,
-            trust_remote_code=trust_remote_code,
-            allow_pickle=allow_pickle,
-        )
+        key, load_backend = local_source(source, dtype, quantization, device, adapter, trust_remote_code, allow_pickle)
         loaded = _REGISTRY.get_or_create(key, lambda: cls(load_backend()))
-        return loaded if generator == "auto" else loaded.with_options(generator=generator)
+        if generator == "auto" and embedding_model == DEFAULT_EMBEDDING_MODEL:
+            return loaded
+        return loaded.with_options(generator=generator, embedding_model=embedding_model)
 
+    # Kept twin: HTTPBackend.connect takes the same server parameters; this public signature spells them out for
+    # users and their IDEs, and adds what belongs to the model (embedding_model).
     @classmethod
     def connect(
         cls,
@@ -143,6 +158,7 @@ class RankRAGModel:
         top_logprobs: int = 20,
         max_attempts: int = 4,
         calibration: str | os.PathLike[str] | None = None,
+        embedding_model: EmbeddingModelSource | Embedder = DEFAULT_EMBEDDING_MODEL,
     ) -> ServedRankRAGModel:
         """A model served over HTTP (llama.cpp, vLLM, any OpenAI-compatible ``/v1/completions``), usable
         everywhere a loaded model is; it holds no weights. Needs ``pip install "rankrag[server]"``.
@@ -154,7 +170,9 @@ class RankRAGModel:
         does not report one; ``strict_tokens``: refuse prompts a text-only server would re-tokenize differently;
         ``top_logprobs``: logprobs asked per ranking request; ``max_attempts``: tries per request on
         connection errors; ``calibration``: the served model's ``rankrag_calibration.json`` or the
-        ``rankrag export`` directory holding it. See docs/serving.md.
+        ``rankrag export`` directory holding it; ``embedding_model``: as in :meth:`load`, computed in this
+        process, or a :class:`~rankrag.served.embeddings.ServedEmbedder` for a server's ``/v1/embeddings``.
+        See docs/serving.md.
         """
         from rankrag.served.http_backend import HTTPBackend
 
@@ -175,7 +193,9 @@ class RankRAGModel:
             max_attempts=max_attempts,
             calibration=calibration,
         )
-        return ServedRankRAGModel(backend, templates=templates, scoring_options=options)
+        return ServedRankRAGModel(
+            backend, templates=templates, scoring_options=options, embedding_model=embedding_model
+        )
 
     def with_options(
         self,
@@ -183,14 +203,16 @@ class RankRAGModel:
         templates: PromptTemplates | None = None,
         scoring_options: ScoringOptions | None = None,
         generator: Generator | None = None,
+        embedding_model: EmbeddingModelSource | Embedder = _UNCHANGED,
     ) -> RankRAGModel:
         """A handle on the same backend (the same loaded weights or server connection) with other prompts,
-        scoring options or generator."""
+        scoring options, generator or embedding model (``embedding_model=None`` turns the dense signal off)."""
         return type(self)(
             self.backend,
             templates=templates or self.templates,
             scoring_options=scoring_options or self.scoring_options,
             generator=generator or self.generator,
+            embedding_model=self.embedding_model if embedding_model is _UNCHANGED else embedding_model,
         )
 
     @property
@@ -203,21 +225,10 @@ class RankRAGModel:
         """How the weights were loaded; None for a served model or one built from a (model, tokenizer) pair."""
         return self.backend.spec if isinstance(self.backend, LocalBackend) else None
 
-    @property
-    def tokenizer(self) -> PreTrainedTokenizerBase:
-        return self.backend.tokenizer
-
-    @property
-    def name(self) -> str:
-        return self.backend.name
-
-    @property
-    def context_window(self) -> int:
-        return self.backend.context_window
-
-    @property
-    def device(self) -> object:
-        return self.backend.device
+    tokenizer: BackendAttribute[PreTrainedTokenizerBase] = BackendAttribute()
+    name: BackendAttribute[str] = BackendAttribute()
+    context_window: BackendAttribute[int] = BackendAttribute()
+    device: BackendAttribute[object] = BackendAttribute()
 
     @property
     def prompt_style(self) -> str:
@@ -278,6 +289,7 @@ class RankRAGModel:
             return [BLANK_PASSAGE_SCORE] * len(items)
         return spread(items, unique, self.backend.score(self._ranking_request(query, unique, options)))
 
+    # Kept twin: score() awaiting the backend; the shared steps are _score_inputs and _ranking_request.
     async def ascore(
         self,
         query: str,
@@ -294,11 +306,56 @@ class RankRAGModel:
         request = await asyncio.to_thread(self._ranking_request, query, unique, options)  # tokenizing is work too
         return spread(items, unique, await self.backend.ascore(request))
 
+    @property
+    def embedder(self) -> Embedder | None:
+        """The model that computes the dense signal (loaded on first use), or None when it is off."""
+        return resolve_embedder(self.embedding_model)
+
     def _rerank_inputs(self, query: str, passages: Sequence[str], top_k: int | None, alpha: float | None) -> list[str]:
         check_positive(top_k, "top_k")
         check_alpha(alpha)
         check_query(query)
         return check_passages(passages)  # a generator is read once, for scoring and for the result
+
+    def _dense(
+        self,
+        query: str,
+        passages: Sequence[str],
+        first_stage: FirstStageKind,
+        first_stage_scores: Sequence[float] | None,
+        dense_scores: Sequence[float] | None,
+    ) -> list[float] | None:
+        """The dense similarity of each non-blank passage: given, the retriever's own (a dense first stage with
+        scores), computed by :attr:`embedder`, or None when it is off."""
+        positions = [i for i, text in enumerate(passages) if not is_blank(text)]
+        given = dense_scores if dense_scores is not None else first_stage_scores if first_stage == "dense" else None
+        if given is not None:
+            name = "dense scores" if dense_scores is not None else "first-stage scores"
+            values = check_scores(given, len(passages), name)
+            return [values[i] for i in positions]
+        embedder = self.embedder
+        return None if embedder is None else embedder.similarities(query, [passages[i] for i in positions])
+
+    def plan_ranking(
+        self,
+        query: str,
+        passages: Sequence[str],
+        **ranking: Unpack[RerankKeywords],
+    ) -> RankingPlan:
+        """The first half of :meth:`rerank` (its keywords; ``top_k`` and ``batch_size`` play no part here): the
+        signals, and which passages the LLM scores."""
+        first_stage_scores = ranking.get("first_stage_scores")
+        kind = check_first_stage_kind(ranking.get("first_stage", "lexical"))
+        alpha, weights = ranking.get("alpha"), ranking.get("weights")
+        if alpha is not None and weights is not None:
+            raise ValueError("give alpha (LLM fused with the first stage) or weights (hybrid), not both")
+        if alpha is not None:
+            return plan_ranking(passages, first_stage_scores=first_stage_scores, dense=None, weights=None, alpha=alpha)
+        rule = weights if weights is not None else self.hybrid_weights(kind)
+        dense_scores = ranking.get("dense_scores")
+        dense = self._dense(query, passages, kind, first_stage_scores, dense_scores) if rule.dense > 0 else None
+        fallback = self.default_alpha if dense is None and rule.dense > 0 else 1.0
+        return plan_ranking(passages, first_stage_scores=first_stage_scores, dense=dense, weights=rule, alpha=fallback)
 
     def rerank(
         self,
@@ -306,87 +363,103 @@ class RankRAGModel:
         passages: Sequence[str],
         *,
         top_k: int | None = None,
-        batch_size: int | None = None,
         first_stage_scores: Sequence[float] | None = None,
-        alpha: float | None = None,
+        batch_size: int | None = None,
+        **ranking: Unpack[RankingKeywords],
     ) -> list[ScoredPassage]:
         """Passages sorted by score (ties keep retrieval order), cut to ``top_k`` if given. Blank passages
         (empty or whitespace-only) are left out, so they never take a top-k slot.
 
-        ``alpha`` < 1 fuses the LLM score with the first-stage signal (``first_stage_scores``, higher is
-        better, or the input order when None); see :mod:`rankrag.model.fusion`. ``alpha=None`` uses the model's
-        calibrated default (:data:`UNCALIBRATED_ALPHA` when the model is uncalibrated). ``ScoredPassage.score``
-        is the fused score; ``metadata["llm_score"]`` always holds P(True).
+        By default three signals make one ranking (:mod:`rankrag.model.hybrid`): the LLM's P(True), the dense
+        similarity of query and passage, and the first stage (``first_stage_scores``, higher is better, or the
+        input order when None). The ``ranking`` keywords (:class:`~rankrag.model.ranking_plan.RankingKeywords`):
+
+        - ``first_stage``: "lexical" (the default: BM25 or other keyword scores, or an unknown retriever) or
+          "dense" (a vector retriever: its scores are the dense signal, so no embedding is computed);
+        - ``dense_scores``: the dense signal, one per passage; else the retriever's (``first_stage="dense"`` with
+          scores), else computed with :attr:`embedder`;
+        - ``weights``: :class:`~rankrag.model.hybrid.HybridWeights`, by default the model's calibrated ones for
+          that kind (:meth:`hybrid_weights`). With their ``cascade`` the LLM scores only the best ``cascade``
+          passages by the cheap signals, and the others follow them in that order;
+        - ``alpha`` (0..1): instead, the LLM score fused with the first stage only, every passage scored:
+          ``alpha * P(True) + (1 - alpha) * first stage`` (``alpha=1``: LLM alone). That is also the rule, at
+          :attr:`default_alpha`, when there is no dense signal (``embedding_model=None`` and no scores).
+
+        ``ScoredPassage.score`` is the final score; ``metadata`` holds ``llm_score`` (P(True), None where the
+        cascade did not score the passage) and ``dense_score`` (None without a dense signal).
         """
-        items = self._rerank_inputs(query, passages, top_k, alpha)
-        llm_scores = self.score(query, items, batch_size=batch_size)
-        return self.rank_scored(items, llm_scores, top_k=top_k, first_stage_scores=first_stage_scores, alpha=alpha)
+        items = self._rerank_inputs(query, passages, top_k, ranking.get("alpha"))
+        plan = self.plan_ranking(query, items, first_stage_scores=first_stage_scores, **ranking)
+        llm_scores = self.score(query, plan.llm_passages, batch_size=batch_size) if plan.selected else []
+        return plan.ranking(llm_scores, top_k)
 
     async def arerank(
-        self,
-        query: str,
-        passages: Sequence[str],
-        *,
-        top_k: int | None = None,
-        batch_size: int | None = None,
-        first_stage_scores: Sequence[float] | None = None,
-        alpha: float | None = None,
+        self, query: str, passages: Sequence[str], **options: Unpack[RerankKeywords]
     ) -> list[ScoredPassage]:
-        """Async :meth:`rerank`; runs off the event loop and shares forward passes like :meth:`ascore`."""
-        items = self._rerank_inputs(query, passages, top_k, alpha)
-        llm_scores = await self.ascore(query, items, batch_size=batch_size)
-        return self.rank_scored(items, llm_scores, top_k=top_k, first_stage_scores=first_stage_scores, alpha=alpha)
+        """Async :meth:`rerank`, with its keywords; runs off the event loop and shares forward passes like
+        :meth:`ascore`."""
+        top_k, batch_size = options.get("top_k"), options.get("batch_size")
+        items = self._rerank_inputs(query, passages, top_k, options.get("alpha"))
+        plan = await asyncio.to_thread(partial(self.plan_ranking, query, items, **options))
+        llm_scores = await self.ascore(query, plan.llm_passages, batch_size=batch_size) if plan.selected else []
+        return plan.ranking(llm_scores, top_k)
 
     def rank_scored(
         self,
         passages: Sequence[str],
         llm_scores: Sequence[float],
         *,
+        query: str = "",
         top_k: int | None = None,
         first_stage_scores: Sequence[float] | None = None,
-        alpha: float | None = None,
+        **ranking: Unpack[RankingKeywords],
     ) -> list[ScoredPassage]:
-        """What :meth:`rerank` returns, from P(True) scores already computed (``score``), so a caller that
-        keeps the scores of a deeper list does not score the passages twice."""
+        """What :meth:`rerank` returns, from P(True) scores of every passage already computed (``score``), so a
+        caller that keeps the scores of a deeper list does not score the passages twice. ``query`` is needed
+        only when the dense signal is computed here."""
         if len(llm_scores) != len(passages):
             raise ValueError(f"llm_scores has {len(llm_scores)} scores for {len(passages)} passages")
-        weight = self.default_alpha if alpha is None else alpha
-        first = fusion.normalized_first_stage(len(llm_scores), first_stage_scores)
-        final = fusion.fuse(llm_scores, first, weight) if weight < 1.0 else list(llm_scores)
-        ranked = sorted(
-            (
-                ScoredPassage(text=p, score=s, index=i, metadata={"llm_score": llm})
-                for i, (p, s, llm) in enumerate(zip(passages, final, llm_scores))
-                if not is_blank(p)
-            ),
-            key=lambda item: (-item.score, item.index),
-        )
-        return ranked[:top_k] if top_k is not None else ranked
+        plan = self.plan_ranking(query, passages, first_stage_scores=first_stage_scores, **ranking)
+        return plan.ranking([llm_scores[plan.positions[j]] for j in plan.selected], top_k)
 
     @property
     def calibration(self) -> dict[str, Any] | None:
-        """The stored fusion calibration of this model (see ``rankrag calibrate``), or None."""
+        """The stored calibration of this model (see ``rankrag calibrate``), or None."""
         return self.backend.calibration()
 
     def reload_calibration(self) -> None:
         self.backend.reload_calibration()
 
+    def _warn_uncalibrated(self) -> None:
+        if self.name not in _WARNED_UNCALIBRATED:
+            _WARNED_UNCALIBRATED.add(self.name)
+            logger.warning(
+                "RankRAG model %r has no calibration: its reranking quality is unmeasured, so it leans on the "
+                "retriever and the embedding model (hybrid weights %s). Measure it and fit the weights with: "
+                "rankrag calibrate --data-dir DIR --dataset trec_dl_passage --model <model> [--adapter <adapter>]",
+                self.name,
+                UNCALIBRATED_HYBRID["lexical"],
+            )
+
     @property
     def default_alpha(self) -> float:
-        """Fusion weight used when a call gives none: the calibrated value, else :data:`UNCALIBRATED_ALPHA`."""
+        """Weight of the LLM in the fused rule (LLM and first stage only) when a call gives none: the calibrated
+        value, else :data:`UNCALIBRATED_ALPHA`."""
         calibration = self.calibration
         if calibration is None:
-            if self.name not in _WARNED_UNCALIBRATED:
-                _WARNED_UNCALIBRATED.add(self.name)
-                logger.warning(
-                    "RankRAG model %r has no calibration: its reranking quality is unmeasured, so it fuses "
-                    "with the retriever at alpha=%s (a quarter LLM). Measure it and pick the weight with: "
-                    "rankrag calibrate --data-dir DIR --dataset trec_dl_passage --model <model> [--adapter <adapter>]",
-                    self.name,
-                    UNCALIBRATED_ALPHA,
-                )
+            self._warn_uncalibrated()
             return UNCALIBRATED_ALPHA
         return float(calibration["alpha"])
+
+    def hybrid_weights(self, first_stage: FirstStageKind = "lexical") -> HybridWeights:
+        """The hybrid weights :meth:`rerank` uses for this kind of first stage: the calibrated ones, else
+        :data:`UNCALIBRATED_HYBRID` (also for a calibration made before hybrid weights were fitted)."""
+        kind = check_first_stage_kind(first_stage)
+        calibration = self.calibration
+        if calibration is None:
+            self._warn_uncalibrated()
+        fitted = (calibration or {}).get("hybrid", {}).get(kind)
+        return HybridWeights.from_dict(fitted) if fitted else UNCALIBRATED_HYBRID[kind]
 
     # --------------------------------------------------------------- generation
     @property
@@ -536,19 +609,11 @@ class ServedRankRAGModel(RankRAGModel):
 
     backend: HTTPBackend
 
-    @property
-    def client(self) -> ServerClient:
-        return self.backend.client
-
-    @property
-    def info(self) -> ServerInfo:
-        """What :meth:`connect` learned about the server."""
-        return self.backend.info
-
-    @property
-    def stats(self) -> dict[str, int]:
-        """Requests sent, prompts re-tokenized by a text-only server, and forced logprob lookups."""
-        return self.backend.stats
+    client: BackendAttribute[ServerClient] = BackendAttribute()
+    info: BackendAttribute[ServerInfo] = BackendAttribute()
+    """What :meth:`connect` learned about the server."""
+    stats: BackendAttribute[dict[str, int]] = BackendAttribute()
+    """Requests sent, prompts re-tokenized by a text-only server, and forced logprob lookups."""
 
     @property
     def base_url(self) -> str:

@@ -11,10 +11,13 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from rankrag.model.passages import is_blank
+from rankrag.model.ranking_plan import DENSE_SCORE, LLM_SCORE, RankingKeywords
 from rankrag.model.results import ScoredPassage
 from rankrag.model.validation import check_positive
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from rankrag.model.rankrag_model import RankRAGModel
 
 
@@ -27,14 +30,32 @@ class Selection:
     kept: list[ScoredPassage]
 
 
+class SelectionKeywords(RankingKeywords, total=False):
+    """The :meth:`RankRAGModel.rerank` keywords a selection passes on."""
+
+    batch_size: int | None
+
+
 @dataclass(frozen=True)
 class _Request:
     texts: list[str]
     positions: list[int]
     first_stage_scores: list[float] | None
+    total: int
+    top_n: int | None
+    score_threshold: float | None
 
     @classmethod
-    def of(cls, texts: Sequence[str], first_stage_scores: Sequence[float | None] | None) -> _Request:
+    def of(
+        cls,
+        texts: Sequence[str],
+        first_stage_scores: Sequence[float | None] | None,
+        top_n: int | None,
+        score_threshold: float | None,
+    ) -> _Request:
+        check_positive(top_n, "top_n")
+        if score_threshold is not None and not isinstance(score_threshold, (int, float)):
+            raise TypeError(f"score_threshold must be a number or None, got {type(score_threshold).__name__}")
         if first_stage_scores is not None and len(first_stage_scores) != len(texts):
             raise ValueError(
                 f"first_stage_scores has {len(first_stage_scores)} values for {len(texts)} passages; give one per passage"
@@ -44,25 +65,19 @@ class _Request:
         usable = (
             None if scores is None or any(s is None for s in scores) else [float(s) for s in scores if s is not None]
         )
-        return cls([texts[i] for i in positions], positions, usable)
+        return cls([texts[i] for i in positions], positions, usable, len(texts), top_n, score_threshold)
 
-
-def _check(top_n: int | None, score_threshold: float | None) -> None:
-    check_positive(top_n, "top_n")
-    if score_threshold is not None and not isinstance(score_threshold, (int, float)):
-        raise TypeError(f"score_threshold must be a number or None, got {type(score_threshold).__name__}")
-
-
-def _finish(
-    request: _Request, ranked: Sequence[ScoredPassage], total: int, top_n: int | None, score_threshold: float | None
-) -> Selection:
-    ranking = [replace(p, index=request.positions[p.index]) for p in ranked]
-    sent = set(request.positions)
-    ranking += [
-        ScoredPassage(text="", score=0.0, index=i, metadata={"llm_score": 0.0}) for i in range(total) if i not in sent
-    ]
-    kept = [p for p in ranking if score_threshold is None or p.score >= score_threshold]
-    return Selection(ranking=ranking, kept=kept[:top_n] if top_n is not None else kept)
+    def finish(self, ranked: Sequence[ScoredPassage]) -> Selection:
+        ranking = [replace(p, index=self.positions[p.index]) for p in ranked]
+        sent = set(self.positions)
+        blank_metadata = {LLM_SCORE: 0.0, DENSE_SCORE: None}
+        ranking += [
+            ScoredPassage(text="", score=0.0, index=i, metadata=dict(blank_metadata))
+            for i in range(self.total)
+            if i not in sent
+        ]
+        kept = [p for p in ranking if self.score_threshold is None or p.score >= self.score_threshold]
+        return Selection(ranking=ranking, kept=kept[: self.top_n] if self.top_n is not None else kept)
 
 
 def select(
@@ -73,27 +88,22 @@ def select(
     top_n: int | None = None,
     score_threshold: float | None = None,
     first_stage_scores: Sequence[float | None] | None = None,
-    alpha: float | None = None,
-    batch_size: int | None = None,
+    **options: Unpack[SelectionKeywords],
 ) -> Selection:
-    """Rerank ``texts`` for ``query`` with ``model`` (see :meth:`RankRAGModel.rerank`) and cut the result.
+    """Rerank ``texts`` for ``query`` with ``model`` (see :meth:`RankRAGModel.rerank`, which takes ``options``)
+    and cut the result.
 
-    ``first_stage_scores`` (one per text, higher is better) is used when every non-blank text has one, else
-    the input order is the retriever's signal.
+    ``first_stage_scores`` (one per text, higher is better) is used when every non-blank text has one; when
+    some have none, the input order is the retriever's signal for all of them (and a dense first stage's
+    similarity is computed by the model's embedding model).
     """
-    _check(top_n, score_threshold)
-    request = _Request.of(texts, first_stage_scores)
-    ranked = (
-        model.rerank(
-            query, request.texts, batch_size=batch_size, first_stage_scores=request.first_stage_scores, alpha=alpha
-        )
-        if request.texts
-        else []
-    )
-    return _finish(request, ranked, len(texts), top_n, score_threshold)
+    request = _Request.of(texts, first_stage_scores, top_n, score_threshold)
+    if not request.texts:
+        return request.finish([])
+    return request.finish(model.rerank(query, request.texts, first_stage_scores=request.first_stage_scores, **options))
 
 
-# Kept twin of select(): the same signature, awaiting arerank.
+# Kept twin: select() awaiting arerank; the shared steps live in _Request, only the awaited call differs.
 async def aselect(
     model: RankRAGModel,
     query: str,
@@ -102,17 +112,12 @@ async def aselect(
     top_n: int | None = None,
     score_threshold: float | None = None,
     first_stage_scores: Sequence[float | None] | None = None,
-    alpha: float | None = None,
-    batch_size: int | None = None,
+    **options: Unpack[SelectionKeywords],
 ) -> Selection:
     """Async :func:`select`: scoring runs off the event loop (:meth:`RankRAGModel.arerank`)."""
-    _check(top_n, score_threshold)
-    request = _Request.of(texts, first_stage_scores)
-    ranked = (
-        await model.arerank(
-            query, request.texts, batch_size=batch_size, first_stage_scores=request.first_stage_scores, alpha=alpha
-        )
-        if request.texts
-        else []
+    request = _Request.of(texts, first_stage_scores, top_n, score_threshold)
+    if not request.texts:
+        return request.finish([])
+    return request.finish(
+        await model.arerank(query, request.texts, first_stage_scores=request.first_stage_scores, **options)
     )
-    return _finish(request, ranked, len(texts), top_n, score_threshold)

@@ -184,7 +184,9 @@ def test_rank_scored_ranks_scores_already_computed_as_rerank_does(tiny_model) ->
     first_stage = [float(i) for i in range(len(PASSAGES))]
     for alpha in (None, 0.5, 1.0):
         expected = tiny_model.rerank(QUESTION, PASSAGES, top_k=3, first_stage_scores=first_stage, alpha=alpha)
-        again = tiny_model.rank_scored(PASSAGES, scores, top_k=3, first_stage_scores=first_stage, alpha=alpha)
+        again = tiny_model.rank_scored(
+            PASSAGES, scores, query=QUESTION, top_k=3, first_stage_scores=first_stage, alpha=alpha
+        )
         assert [(p.index, p.text) for p in again] == [(p.index, p.text) for p in expected]
         assert [p.score for p in again] == pytest.approx([p.score for p in expected], abs=1e-6)
     with pytest.raises(ValueError, match="3 scores for"):
@@ -197,13 +199,14 @@ async def test_async_calls_match_sync_calls(tiny_model) -> None:
     assert [p.index for p in ranked] == [p.index for p in tiny_model.rerank(QUESTION, PASSAGES, top_k=2)]
 
 
-def test_an_uncalibrated_model_fuses_with_the_retrieval_order_by_default(tiny_model) -> None:
-    from rankrag.model.rankrag_model import UNCALIBRATED_ALPHA
+def test_an_uncalibrated_model_ranks_with_the_uncalibrated_hybrid_weights_by_default(tiny_model) -> None:
+    from rankrag.model.rankrag_model import UNCALIBRATED_ALPHA, UNCALIBRATED_HYBRID
 
     assert tiny_model.calibration is None and tiny_model.default_alpha == UNCALIBRATED_ALPHA == 0.25
+    assert tiny_model.hybrid_weights() == UNCALIBRATED_HYBRID["lexical"]
     by_default = tiny_model.rerank(QUESTION, PASSAGES)
     assert [(p.index, p.score) for p in by_default] == [
-        (p.index, p.score) for p in tiny_model.rerank(QUESTION, PASSAGES, alpha=UNCALIBRATED_ALPHA)
+        (p.index, p.score) for p in tiny_model.rerank(QUESTION, PASSAGES, weights=UNCALIBRATED_HYBRID["lexical"])
     ]
     assert [(p.index, p.score) for p in by_default] != [
         (p.index, p.score) for p in tiny_model.rerank(QUESTION, PASSAGES, alpha=1.0)

@@ -103,8 +103,11 @@ def test_default_rerank_systems_need_no_llamaindex(
     )
     assert result.exit_code == 0, result.output
     report = json.loads(output.read_text(encoding="utf-8"))
-    assert list(report["systems"]) == list(DEFAULT_RERANK_SYSTEMS) == ["first_stage", "rankrag", "fused"]
+    assert list(report["systems"]) == list(DEFAULT_RERANK_SYSTEMS)
+    assert list(DEFAULT_RERANK_SYSTEMS) == ["first_stage", "dense", "rankrag", "fused", "hybrid"]
     assert "llm_rerank_parsing" not in report
+    assert report["embedding_model"] == "all-MiniLM-L6-v2"
+    assert report["hybrid_weights_source"] == "uncalibrated default"  # --adapter none: the base has no calibration
 
 
 def test_llm_rerank_without_llamaindex_names_the_extra(

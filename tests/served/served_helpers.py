@@ -127,6 +127,7 @@ class FakeServer:
     def __init__(self, models: tuple[str, ...] = ("smollm2-fake",)) -> None:
         self.models = models
         self.completions: Handler = default_completion
+        self.embeddings: Handler | None = None
         self.requests: list[FakeRequest] = []
         fake = self
 
@@ -149,6 +150,8 @@ class FakeServer:
                             "data": [{"id": m, "object": "model", "owned_by": "fake"} for m in fake.models],
                         }
                     )
+                elif self.path == "/v1/embeddings" and fake.embeddings is not None:
+                    response = fake.embeddings(request)
                 elif self.path == "/v1/completions":
                     response = fake.completions(request)
                 else:
