@@ -12,6 +12,10 @@ Concurrent async scoring on one model is coalesced into shared forward passes (r
 batch composition depends on timing: those scores must equal the sequential ones up to float rounding
 (1e-5; the measured difference is 0 or a few 1e-7) and rank the passages in the same order. The
 bit-identical async mode (coalesce=False) is tested in test_determinism.py.
+
+Reranks are compared by the returned order and each passage's ``llm_score`` (P("True")), not by the hybrid
+relevance score: that one min-max normalises each signal over the few passages, so with two passages it reads
+1.0 / 0.0 whatever the inputs, and it magnifies float rounding by one over the spread of the scores.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ def core_jobs(model: RankRAGModel, question: str, passages: list[str], number: i
     prompt = model.messages_prompt_ids([{"role": "user", "content": f"Say a colour ({number})."}])
 
     def ranked(result: list[Any]) -> list[tuple[Any, float]]:
-        return _scores([(item.index, item.score) for item in result])
+        return _scores([(item.index, item.metadata["llm_score"]) for item in result])
 
     async def astream() -> str:
         return await asyncio.to_thread(lambda: "".join(model.stream_ids(prompt, max_new_tokens=NEW_TOKENS)))
@@ -94,7 +98,7 @@ def langchain_jobs(model: RankRAGModel, question: str, passages: list[str], numb
     message = f"Name a fruit ({number})."
 
     def kept(result: Any) -> list[tuple[Any, float]]:
-        return _scores([(d.metadata["retrieval_rank"], d.metadata["relevance_score"]) for d in result])
+        return _scores([(d.metadata["retrieval_rank"], d.metadata["llm_score"]) for d in result])
 
     async def acompress() -> list[tuple[Any, float]]:
         return kept(await reranker.acompress_documents(documents, question))
@@ -128,7 +132,7 @@ def llamaindex_jobs(model: RankRAGModel, question: str, passages: list[str], num
     prompt = f"Name an animal ({number})."
 
     def kept(result: Any) -> list[tuple[Any, float]]:
-        return _scores([(n.node.id_, n.score) for n in result])
+        return _scores([(n.node.id_, n.node.metadata["llm_score"]) for n in result])
 
     async def apostprocess() -> list[tuple[Any, float]]:
         return kept(await reranker.apostprocess_nodes(nodes, query_str=question))
@@ -185,9 +189,9 @@ def sequential(jobs: list[Job]) -> list[Any]:
 
 
 def _normalise(value: Any) -> Any:
-    """Async reranks return ScoredPassage lists; compare them as (index, score) like the sync side."""
+    """Async reranks return ScoredPassage lists; compare them as (index, llm_score) like the sync side."""
     if isinstance(value, list) and value and hasattr(value[0], "index") and hasattr(value[0], "score"):
-        return _scores([(item.index, item.score) for item in value])
+        return _scores([(item.index, item.metadata["llm_score"]) for item in value])
     return value
 
 
