@@ -59,8 +59,9 @@ def test_quickstart_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     # the text about the fusion weight is the shipped calibration's
     alpha = json.loads(CALIBRATION.read_text(encoding="utf-8"))["alpha"]
     assert f"calibrated alpha: {alpha}" in printed("same model")
-    fusion_text = next(c.source for c in notebook.cells if c.cell_type == "markdown" and "fuses" in c.source)
-    assert f"alpha = {alpha:.2f}" in fusion_text and "not calibrated" not in fusion_text
+    signals_text = next(c.source for c in notebook.cells if c.cell_type == "markdown" and "three signals" in c.source)
+    assert "ships calibrated" in signals_text and "not calibrated" not in signals_text
+    assert CALIBRATION.is_file() and "hybrid" in json.loads(CALIBRATION.read_text(encoding="utf-8"))
     answer = next(line for line in printed("query_engine.query").splitlines() if line.startswith("answer:"))
     assert "Trevithick" in answer
     assert "East African Community" in printed("print_response_stream")
