@@ -13,7 +13,6 @@ from rankrag.cli.common import (
     DEVICE_HELP,
     MODEL_HELP,
     PROGRESS_HELP,
-    candidates_option,
     check_limit,
     command_errors,
     load_model,
@@ -28,7 +27,13 @@ def calibrate_command(
     model: str | None = typer.Option(None, "--model", help=MODEL_HELP),
     adapter: str = typer.Option("default", "--adapter", help=ADAPTER_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    candidates: int = candidates_option(100),
+    candidates: list[str] = typer.Option(
+        ["100"],
+        "--candidates",
+        "--top-n",
+        help="First-stage candidates reranked per query (the paper's N; --top-n is the old name): one count for "
+        "every set, or SET=N per set (repeat or comma-separate), e.g. trec_dl_passage=100,scifact=30.",
+    ),
     step: float = typer.Option(0.05, "--step", help="Grid step for alpha between 0 and 1."),
     limit: int | None = typer.Option(None, "--limit", help="Use only the first N calib queries of each set."),
     output: Path | None = typer.Option(
@@ -48,11 +53,9 @@ def calibrate_command(
 
         names = [name.strip() for value in dataset for name in value.split(",") if name.strip()]
         check_limit(limit)
-        from rankrag.model.validation import check_positive
-
-        check_positive(candidates, "--candidates")
+        depth = parse_candidates(candidates, names)
         loaded = load_model(model, adapter, device)
-        record = calibrate(loaded, data_dir, names, limit=limit, candidates=candidates, step=step, progress=progress)
+        record = calibrate(loaded, data_dir, names, limit=limit, candidates=depth, step=step, progress=progress)
         written = store_calibration(loaded, record, output)
         typer.echo(_table(record))
         typer.echo(
@@ -69,12 +72,36 @@ def calibrate_command(
             )
 
 
+def parse_candidates(values: list[str], names: list[str]) -> dict[str, int]:
+    """``--candidates`` as ``{set: N}``: ``SET=N`` sets one, a bare count the others (100 when none is given)."""
+    from rankrag.eval.calibration import candidates_per_dataset
+
+    everywhere = 100
+    per_set: dict[str, int] = {}
+    for item in (part.strip() for value in values for part in value.split(",")):
+        if not item:
+            continue
+        name, _, count = item.rpartition("=")
+        try:
+            number = int(count)
+        except ValueError:
+            raise ValueError(f"--candidates takes N or SET=N with a whole number N, got {item!r}") from None
+        if name:
+            per_set[name.strip()] = number
+        else:
+            everywhere = number
+    unknown = [name for name in per_set if name not in names]
+    if unknown:
+        raise ValueError(f"--candidates names {unknown}, which are not among the --dataset sets {names}")
+    return candidates_per_dataset({name: per_set.get(name, everywhere) for name in names}, names)
+
+
 def _table(record: dict[str, Any]) -> str:
     per_dataset: dict[str, dict[str, float]] = record["ndcg@10 per alpha per dataset"]
-    pooled: dict[str, float] = record["ndcg@10 per alpha"]
+    overall: dict[str, float] = record["ndcg@10 per alpha"]
     names = list(per_dataset)
-    lines = ["alpha  pooled  " + "  ".join(names)]
-    for key, value in pooled.items():
+    lines = ["alpha  mean    " + "  ".join(names)]
+    for key, value in overall.items():
         lines.append(f"{key}   {value:.4f}  " + "  ".join(f"{per_dataset[n][key]:.4f}".ljust(len(n)) for n in names))
     return "\n".join(lines)
 

@@ -7,8 +7,10 @@ and scores) and once for a dense one (the candidates re-ordered by the cosine).
 
 Every candidate of every calib query is scored once by the LLM; then, for each alpha on a grid from 0
 (retriever only) to 1 (LLM only), the fused ranking (exactly the one ``RankRAGModel.rerank`` produces)
-is scored by nDCG@10. The chosen alpha maximises the mean nDCG@10 over all calib queries of the given
-data sets pooled; ties go to the smaller alpha (closer to the retriever, the safer side). Because
+is scored by nDCG@10. The chosen alpha maximises the mean over the given data sets of each set's mean nDCG@10
+over its calib queries (every data set weighs the same, however many calib queries it has); ties go to the
+smaller alpha (closer to the retriever, the safer side). Each data set can be reranked at its own depth
+(``candidates``: one count for all, or one per data set). Because
 alpha = 0 reproduces the first stage, the choice is never below the first stage on the calib queries.
 """
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import datetime as _datetime
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import fmean
@@ -33,10 +35,13 @@ if TYPE_CHECKING:
 CALIBRATION_SPLIT: Split = "calib"
 DEFAULT_STEP = 0.05
 TIE_TOLERANCE = 1e-9
-RULE = "argmax over alpha of mean nDCG@10 on the pooled calib queries; ties go to the smaller alpha"
+RULE = (
+    "argmax over alpha of calib nDCG@10 (mean over the data sets of each set's mean over its queries); "
+    "ties go to the smaller alpha"
+)
 HYBRID_RULE = (
-    "per kind of first stage: argmax of pooled calib nDCG@10 over a 0.1 simplex grid of (llm, dense, first_stage), "
-    "ties to more first-stage weight; then the smallest cascade in 10/20/30/50 within 0.005 of scoring all"
+    "per kind of first stage: argmax of calib nDCG@10 (mean over the data sets of each set's mean over its "
+    "queries) over a 0.1 simplex grid of (llm, dense, first_stage), ties to more first-stage weight; then the smallest cascade in 10/20/30/50 within 0.005 of scoring all"
 )
 
 
@@ -69,17 +74,23 @@ def fused_order(llm_scores: Sequence[float], first_stage: Sequence[float], alpha
 
 
 def score_queries(
-    model: RankRAGModel, datasets: Sequence[RerankDataset], *, candidates: int = 100, progress: bool = True
+    model: RankRAGModel,
+    datasets: Sequence[RerankDataset],
+    *,
+    candidates: int | Mapping[str, int] = 100,
+    progress: bool = True,
 ) -> list[ScoredQuery]:
     """LLM scores for every candidate (one pass per query), the normalised first-stage scores, and the embedding
-    model's cosine (None when the model has ``embedding_model=None``)."""
+    model's cosine (None when the model has ``embedding_model=None``). ``candidates``: how many of each query's
+    first-stage list are reranked, for every data set or per data set name."""
     from tqdm.auto import tqdm
 
+    depth = candidates_per_dataset(candidates, [data.name for data in datasets])
     work = [(data.name, query) for data in datasets for query in data.queries]
     embedder = model.embedder
     scored = []
     for name, query in tqdm(work, desc="calibrate: scoring", unit="query", disable=not progress, dynamic_ncols=True):
-        reranked = query.candidates[:candidates]
+        reranked = query.candidates[: depth[name]]
         scored.append(
             ScoredQuery(
                 dataset=name,
@@ -91,6 +102,24 @@ def score_queries(
             )
         )
     return scored
+
+
+def candidates_per_dataset(candidates: int | Mapping[str, int], names: Sequence[str]) -> dict[str, int]:
+    """``{data set: candidates}`` from one count for all or a count per data set (every one of ``names``)."""
+    if isinstance(candidates, Mapping):
+        missing = [name for name in names if name not in candidates]
+        unknown = [name for name in candidates if name not in names]
+        if missing or unknown:
+            raise ValueError(
+                f"give the candidates of every calibrated data set and no other; missing {missing}, unknown {unknown}"
+            )
+        depth = {name: candidates[name] for name in names}
+    else:
+        depth = {name: candidates for name in names}
+    for name, count in depth.items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"candidates must be a positive integer, got {count!r} for {name}")
+    return depth
 
 
 def ndcg_per_query(
@@ -117,18 +146,19 @@ def choose_alpha(curve: dict[float, float]) -> float:
 def calibration_curve(
     scored: Sequence[ScoredQuery], datasets: Sequence[RerankDataset], alphas: Sequence[float]
 ) -> tuple[dict[float, float], dict[str, dict[float, float]]]:
-    """Pooled mean nDCG@10 per alpha, and the mean per data set per alpha."""
-    pooled: dict[float, float] = {}
+    """Per alpha, the mean over the data sets of their mean nDCG@10 (sets without a judged query left out), and
+    the mean per data set."""
+    overall: dict[float, float] = {}
     per_dataset: dict[str, dict[float, float]] = {data.name: {} for data in datasets}
     for alpha in alphas:
         values = ndcg_per_query(scored, datasets, alpha)
-        all_values = [v for per_query in values.values() for v in per_query.values()]
-        if not all_values:
+        means = [fmean(per_query.values()) for per_query in values.values() if per_query]
+        if not means:
             raise ValueError("none of the calib queries has relevance judgements")
-        pooled[alpha] = fmean(all_values)
+        overall[alpha] = fmean(means)
         for name, per_query in values.items():
             per_dataset[name][alpha] = fmean(per_query.values()) if per_query else 0.0
-    return pooled, per_dataset
+    return overall, per_dataset
 
 
 def calibrate(
@@ -137,7 +167,7 @@ def calibrate(
     dataset_names: Sequence[str],
     *,
     limit: int | None = None,
-    candidates: int = 100,
+    candidates: int | Mapping[str, int] = 100,
     step: float = DEFAULT_STEP,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -145,29 +175,30 @@ def calibrate(
     if not dataset_names:
         raise ValueError("give at least one --dataset to calibrate on")
     names = list(dict.fromkeys(dataset_names))
+    depth = candidates_per_dataset(candidates, names)
     alphas = alpha_grid(step)
     datasets = [load_rerank_dataset(data_dir, name, split=CALIBRATION_SPLIT, limit=limit) for name in names]
     empty = [data.name for data in datasets if not data.queries]
     if empty:
         raise ValueError(f"no {CALIBRATION_SPLIT!r} queries in {', '.join(empty)}")
-    scored = score_queries(model, datasets, candidates=candidates, progress=progress)
-    pooled, per_dataset = calibration_curve(scored, datasets, alphas)
-    alpha = choose_alpha(pooled)
+    scored = score_queries(model, datasets, candidates=depth, progress=progress)
+    overall, per_dataset = calibration_curve(scored, datasets, alphas)
+    alpha = choose_alpha(overall)
     hybrid = hybrid_record(scored, datasets)
     adapter = model.spec.adapter if model.spec is not None else None
     return {
         "alpha": alpha,
-        "ndcg@10 per alpha": {f"{a:.2f}": v for a, v in pooled.items()},
+        "ndcg@10 per alpha": {f"{a:.2f}": v for a, v in overall.items()},
         "ndcg@10 per alpha per dataset": {
             name: {f"{a:.2f}": v for a, v in curve.items()} for name, curve in per_dataset.items()
         },
-        "first_stage ndcg@10": pooled[0.0],
-        "llm_only ndcg@10": pooled[1.0],
-        "chosen ndcg@10": pooled[alpha],
+        "first_stage ndcg@10": overall[0.0],
+        "llm_only ndcg@10": overall[1.0],
+        "chosen ndcg@10": overall[alpha],
         "datasets": names,
         "n_queries": {data.name: len(data.queries) for data in datasets},
         "split": CALIBRATION_SPLIT,
-        "candidates": candidates,
+        "candidates": depth,
         "limit": limit,
         "rule": RULE,
         "model": model.name,

@@ -3,8 +3,9 @@
 Every candidate of every calib query carries three signals (LLM P(True), dense cosine, first-stage score).
 For a ``lexical`` first stage the candidates keep the retriever's order and scores; for a ``dense`` first stage
 they are re-ordered by the dense similarity, which is then also the first-stage signal (so its weight is 0).
-The weights are the point of a simplex grid (step 0.1) with the best mean nDCG@10 over the calib queries, ties
-to more first-stage weight (the safer side); the grid holds the first stage alone, so the fit never ranks
+The weights are the point of a simplex grid (step 0.1) with the best nDCG@10 on calib, ties to more first-stage
+weight (the safer side). The objective is the mean over data sets of each set's mean over its queries, so every
+data set weighs the same however many calib queries it has; the grid holds the first stage alone, so the fit never ranks
 the calib queries below it. The cascade size is the smallest of :data:`CASCADE_SIZES` within
 :data:`CASCADE_TOLERANCE` of scoring every candidate.
 """
@@ -63,14 +64,17 @@ def hybrid_pids(query: SignalQuery, weights: HybridWeights) -> list[str]:
 
 
 def mean_metric(groups: Sequence[JudgedQueries], weights: HybridWeights) -> float:
-    """Mean nDCG@10 over the judged queries of every group, pooled."""
-    values: list[float] = []
+    """nDCG@10 averaged over the judged queries of each group, then over the groups (each data set weighs the
+    same); groups without a judged query are left out."""
+    means: list[float] = []
     for group in groups:
         rankings = {query.qid: hybrid_pids(query, weights) for query in group.queries}
-        values += per_query_ranking_metrics(rankings, group.qrels, group.threshold)[METRIC].values()
-    if not values:
+        values = per_query_ranking_metrics(rankings, group.qrels, group.threshold)[METRIC].values()
+        if values:
+            means.append(fmean(values))
+    if not means:
         raise ValueError("none of the calib queries has relevance judgements")
-    return fmean(values)
+    return fmean(means)
 
 
 def weight_grid(kind: FirstStageKind, step: float = WEIGHT_STEP) -> list[HybridWeights]:
@@ -97,7 +101,7 @@ class HybridFit:
 
 
 def fit_hybrid(groups: Sequence[JudgedQueries], kind: FirstStageKind) -> HybridFit:
-    """The best weights on the pooled queries of ``groups`` for ``kind``, then the smallest cascade that keeps
+    """The best weights on the queries of ``groups`` (each group weighing the same) for ``kind``, then the smallest cascade that keeps
     their quality."""
     handed = [
         JudgedQueries([query.as_first_stage(kind) for query in group.queries], group.qrels, group.threshold)
