@@ -7,6 +7,8 @@
    LLM (the cascade's best m of N = 100) and all N, scored by ``RankRAGModel.score`` with the old batching
    (fixed runs of ``batch_size`` in length order) and the padding-aware one, in rotated rounds. Each ratio is the
    median over rounds of new / old; the padded-token counts and the largest score difference are printed too.
+3. The same for the dense signal: the embedded MiniLM's cosine of all N per query, embedded in input-order
+   batches of 32 (before) and in padding-aware batches (now).
 
     python benchmarks/padding_batches.py [--queries 3] [--rounds 3] [--json FILE]
 """
@@ -33,6 +35,29 @@ def fixed_batches(encoded: Sequence[Sequence[int]], batch_size: int, forward_cos
     """The batching before this change: length order, cut every ``batch_size``."""
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def input_order_similarities(embedder: Any, query: str, passages: Sequence[str]) -> list[float]:
+    """The embedder before this change: input-order batches of ``batch_size``, each padded to its longest text."""
+    import torch
+
+    texts = [query, *passages]
+    rows = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), embedder.batch_size):
+            batch = embedder.tokenizer(
+                texts[start : start + embedder.batch_size],
+                padding=True,
+                truncation=True,
+                max_length=embedder.layout.max_seq_length,
+                return_tensors="pt",
+            )
+            hidden = embedder.model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            rows.append(torch.nn.functional.normalize(pooled, dim=-1))
+    vectors = torch.cat(rows)
+    return [float(v) for v in (vectors[1:] @ vectors[0]).tolist()]
 
 
 def padded_tokens(encoded: Sequence[Sequence[int]], batches: Sequence[Sequence[int]]) -> int:
@@ -78,6 +103,8 @@ def main() -> None:
     from rankrag import RankRAGModel
     from rankrag.data.datasets import load_rerank_dataset
     from rankrag.model import forward_scoring
+    from rankrag.model.batching import FORWARD_COST_TOKENS
+    from rankrag.model.dense import TransformerEmbedder
 
     model = RankRAGModel.load()
     pad_id = int(model.tokenizer.pad_token_id)
@@ -137,18 +164,35 @@ def main() -> None:
             f"round {round_index + 1}: " + ", ".join(f"{n}/{b} {seconds[n][b][-1]:.1f} s" for n, b in pairs),
             flush=True,
         )
+    embedder = model.embedder
+    assert isinstance(embedder, TransformerEmbedder) and embedder.layout.pooling == "mean" and embedder.layout.normalize
+    dense_methods: dict[str, Callable[[str, list[str]], list[float]]] = {
+        "fixed": lambda q, p: input_order_similarities(embedder, q, p),
+        "padding_aware": embedder.similarities,
+    }
+    dense_seconds: dict[str, list[float]] = {name: [] for name in dense_methods}
+    for round_index in range(args.rounds):
+        order = list(dense_methods)[round_index % 2 :] + list(dense_methods)[: round_index % 2]
+        values = {}
+        for name in order:
+            started = time.perf_counter()
+            values[name] = [dense_methods[name](q, p) for q, p in work["all"]]
+            dense_seconds[name].append(time.perf_counter() - started)
+        for old, new in zip(values["fixed"], values["padding_aware"]):
+            largest_difference = max(largest_difference, max(abs(a - b) for a, b in zip(old, new)))
+    seconds["dense"] = dense_seconds
     ratios = {
         f"{name}: padding_aware/fixed": round(
             statistics.median(a / b for a, b in zip(seconds[name]["padding_aware"], seconds[name]["fixed"])), 3
         )
-        for name in work
+        for name in seconds
     }
     report: dict[str, Any] = {
         **_common.stamp(sys.argv),
         "machine": _common.machine(),
         "queries": len(data.queries),
         "batch_size": batch_size,
-        "forward_cost_tokens": forward_scoring.FORWARD_COST_TOKENS,
+        "forward_cost_tokens": FORWARD_COST_TOKENS,
         "forward_pass": cost,
         "padded_tokens": tokens,
         "passages": {name: sum(len(p) for _, p in rows) for name, rows in work.items()},

@@ -36,7 +36,7 @@ import _common  # noqa: E402
 import torch  # noqa: E402
 
 from rankrag import PromptTemplates, RankRAGModel  # noqa: E402
-from rankrag.model.forward_scoring import length_sorted_batches  # noqa: E402
+from rankrag.model.batching import length_sorted_batches  # noqa: E402
 from rankrag.model.ranking_prompts import RankingEncoder, split_prompts  # noqa: E402
 
 # Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) for model-FLOPs utilisation; --peak-tflops overrides.

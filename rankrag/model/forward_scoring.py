@@ -14,6 +14,7 @@ from typing import cast
 import torch
 from transformers import PreTrainedModel
 
+from rankrag.model.batching import length_sorted_batches, pass_cost_for
 from rankrag.model.prefix_kv import PrefixState, cache_argument, compute_prefix, model_device
 from rankrag.model.ranking_prompts import SharedPrefixPrompts
 from rankrag.model.scoring_options import Normalization, ScoringOptions, check_normalization
@@ -86,42 +87,6 @@ def true_probabilities(
     return torch.softmax(logits, dim=-1)[:, true_id]
 
 
-# What one extra forward pass costs, in padded tokens, per device type. On CPU a pass's fixed cost measured 0 to
-# 11 tokens while padding costs more than its tokens (attention over the padded width), so short lists split
-# into batches of similar length (benchmarks/padding_batches.py). Elsewhere (a GPU: unmeasured here) the
-# fewest passes, as before, with the cuts placed where they pad least.
-FORWARD_COST_TOKENS = {"cpu": 16}
-FEWEST_PASSES = 1 << 40
-
-
-def pass_cost_for(device: torch.device) -> int:
-    """:data:`FORWARD_COST_TOKENS` of the device's type."""
-    return FORWARD_COST_TOKENS.get(device.type, FEWEST_PASSES)
-
-
-def length_sorted_batches(
-    encoded: Sequence[Sequence[int]], batch_size: int, forward_cost_tokens: int = FORWARD_COST_TOKENS["cpu"]
-) -> list[list[int]]:
-    """Indices in batches of at most ``batch_size``, longest first, cut where the padded tokens plus
-    ``forward_cost_tokens`` per batch are fewest: passages of similar length share a batch, and a short list of
-    mixed lengths (a cascade's few passages) is not padded to its longest passage throughout."""
-    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
-    lengths = [len(encoded[i]) for i in order]
-    # cost[j]: fewest padded tokens (plus forward costs) for order[:j]; start[j]: where its last batch begins
-    cost = [0] * (len(order) + 1)
-    start = [0] * (len(order) + 1)
-    for end in range(1, len(order) + 1):
-        cost[end], start[end] = min(
-            (cost[i] + (end - i) * lengths[i] + forward_cost_tokens, i) for i in range(max(0, end - batch_size), end)
-        )
-    batches: list[list[int]] = []
-    end = len(order)
-    while end:
-        batches.append(order[start[end] : end])
-        end = start[end]
-    return batches[::-1]
-
-
 def score_rows(
     model: PreTrainedModel,
     rows: Sequence[Sequence[int]],
@@ -134,7 +99,7 @@ def score_rows(
 ) -> list[float]:
     """P(True) for each row (a full prompt, or a tail behind ``prefix``), in length-sorted batches."""
     scores = [0.0] * len(rows)
-    for indices in length_sorted_batches(rows, options.batch_size, pass_cost_for(model_device(model))):
+    for indices in length_sorted_batches(rows, options.batch_size, pass_cost_for(model_device(model).type)):
         hidden = last_hidden_states(model, [rows[i] for i in indices], pad_id, prefix)
         probabilities = true_probabilities(model, hidden, true_id, false_id, options.normalization)
         for index, value in zip(indices, probabilities.tolist()):

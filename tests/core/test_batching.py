@@ -4,9 +4,8 @@ and cuts that spend fewer padded tokens than fixed runs when lengths are mixed. 
 from __future__ import annotations
 
 import pytest
-import torch
 
-from rankrag.model.forward_scoring import length_sorted_batches, pass_cost_for
+from rankrag.model.batching import length_sorted_batches, pass_cost_for
 
 
 def _padded(encoded: list[list[int]], batches: list[list[int]]) -> int:
@@ -44,9 +43,9 @@ def test_equal_lengths_fill_whole_batches_and_a_free_pass_means_no_padding() -> 
 
 def test_off_the_cpu_scoring_keeps_the_fewest_passes() -> None:
 
-    assert pass_cost_for(torch.device("cpu")) == 16
+    assert pass_cost_for("cpu") == 16
     encoded = _rows(*[40 + (7 * i) % 300 for i in range(37)])
-    batches = length_sorted_batches(encoded, 16, pass_cost_for(torch.device("cuda", 0)))
+    batches = length_sorted_batches(encoded, 16, pass_cost_for("cuda"))
     assert len(batches) == 3  # ceil(37 / 16), as before padding-aware cuts
     fixed = [list(range(16)), list(range(16, 32)), list(range(32, 37))]
     by_length = sorted(range(37), key=lambda i: -len(encoded[i]))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rankrag import PassageTooLongError, RankRAGModel, ScoringOptions
-from rankrag.model.forward_scoring import length_sorted_batches
+from rankrag.model.batching import length_sorted_batches
 from rankrag.model.ranking_prompts import RankingEncoder, answer_token_ids
 
 QUESTION = "Which river flows through the old town?"
