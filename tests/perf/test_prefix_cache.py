@@ -63,7 +63,8 @@ def test_prefix_runs_once_and_batches_hold_only_tails(short_prompt_model, squad_
         short_prompt_model.score(QUESTION, passages, batch_size=2)
     longest_tail = max(len(tail) for tail in prompts.tails)
     assert calls.shapes[0] == (1, len(prompts.prefix))
-    assert [batch for batch, _ in calls.shapes[1:]] == [2, 1]
+    rows = [batch for batch, _ in calls.shapes[1:]]
+    assert sum(rows) == len(passages) and max(rows) <= 2  # every tail once, batches of at most batch_size
     assert all(width <= longest_tail for _, width in calls.shapes[1:])
 
 
@@ -92,7 +93,9 @@ def test_models_whose_cache_cannot_be_shared_score_full_prompts(
     with DecoderCalls(short_prompt_model) as calls:
         fallback = short_prompt_model.score(QUESTION, passages)
     assert fallback == pytest.approx(cached, abs=1e-5)
-    assert calls.shapes[-1] == (3, max(len(ids) for ids in encoded))  # the full prompts, after the probe
+    after_probe = calls.shapes[1:]
+    assert sum(rows for rows, _ in after_probe) == 3
+    assert max(width for _, width in after_probe) == max(len(ids) for ids in encoded)  # full prompts, not tails
 
 
 def test_cache_keyword_follows_the_forward_signature() -> None:
