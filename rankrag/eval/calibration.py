@@ -41,7 +41,8 @@ RULE = (
 )
 HYBRID_RULE = (
     "per kind of first stage: argmax of calib nDCG@10 (mean over the data sets of each set's mean over its "
-    "queries) over a 0.1 simplex grid of (llm, dense, first_stage), ties to more first-stage weight; then the smallest cascade in 10/20/30/50 within 0.005 of scoring all"
+    "queries) over a 0.1 simplex grid of (llm, dense, first_stage), ties to more first-stage weight; "
+    "then the smallest cascade in 10/20/30/50 within 0.005 of scoring all"
 )
 
 

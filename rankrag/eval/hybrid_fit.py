@@ -5,8 +5,8 @@ For a ``lexical`` first stage the candidates keep the retriever's order and scor
 they are re-ordered by the dense similarity, which is then also the first-stage signal (so its weight is 0).
 The weights are the point of a simplex grid (step 0.1) with the best nDCG@10 on calib, ties to more first-stage
 weight (the safer side). The objective is the mean over data sets of each set's mean over its queries, so every
-data set weighs the same however many calib queries it has; the grid holds the first stage alone, so the fit never ranks
-the calib queries below it. The cascade size is the smallest of :data:`CASCADE_SIZES` within
+data set weighs the same however many calib queries it has; the grid holds the first stage alone, so the fit
+never ranks the calib queries below it. The cascade size is the smallest of :data:`CASCADE_SIZES` within
 :data:`CASCADE_TOLERANCE` of scoring every candidate.
 """
 
@@ -101,8 +101,8 @@ class HybridFit:
 
 
 def fit_hybrid(groups: Sequence[JudgedQueries], kind: FirstStageKind) -> HybridFit:
-    """The best weights on the queries of ``groups`` (each group weighing the same) for ``kind``, then the smallest cascade that keeps
-    their quality."""
+    """The best weights on the queries of ``groups`` (each group weighing the same) for ``kind``, then the
+    smallest cascade that keeps their quality."""
     handed = [
         JudgedQueries([query.as_first_stage(kind) for query in group.queries], group.qrels, group.threshold)
         for group in groups

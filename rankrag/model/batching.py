@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 # What one extra forward pass costs, in padded tokens, per device type. On CPU a pass's fixed cost measured 0 to
-# 11 tokens while padding costs more than its tokens (attention over the padded width), so short lists split
+# 14 tokens while padding costs more than its tokens (attention over the padded width), so short lists split
 # into batches of similar length (benchmarks/padding_batches.py). Elsewhere (a GPU: unmeasured here) the
 # fewest passes, as before, with the cuts placed where they pad least.
 FORWARD_COST_TOKENS = {"cpu": 16}
