@@ -10,7 +10,7 @@ Each query's N BM25 candidates come from TREC DL (dev split). Methods run in rou
 ratio (dense / llm, hybrid / llm, hybrid_all / llm) is the median over the rounds of the per-round ratio, so
 load from other work on the machine affects both sides of a ratio alike.
 
-    python benchmarks/hybrid_cost.py [--queries 4] [--candidates 100] [--rounds 3] [--json FILE]
+    python benchmarks/hybrid_cost.py [--queries 4] [--candidates 100] [--rounds 3] [--cascade M] [--json FILE]
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=4)
     parser.add_argument("--candidates", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cascade", type=int, default=None, help="measure this cascade instead of the shipped one")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
@@ -49,6 +50,8 @@ def main() -> None:
     embedder = model.embedder
     assert embedder is not None
     weights = model.hybrid_weights("lexical")
+    if args.cascade is not None:
+        weights = replace(weights, cascade=args.cascade)
     all_scored = replace(weights, cascade=None)
     work = [
         (q.query, [c.text for c in q.candidates[: args.candidates]], [c.first_stage_score for c in q.candidates])
