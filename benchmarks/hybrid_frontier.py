@@ -21,16 +21,19 @@ import time
 from dataclasses import replace
 from pathlib import Path
 from statistics import fmean
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import machine  # noqa: E402
 
+if TYPE_CHECKING:
+    from rankrag.data.splits import Split
+
 CASCADE_SIZES = (10, 20, 30, 50, 100)
 
 
-def signal_queries(path: Path, data_dir: str, dataset: str, split: str) -> tuple[list[Any], Any, float]:
+def signal_queries(path: Path, data_dir: str, dataset: str, split: Split) -> tuple[list[Any], Any, float]:
     from rankrag.data.datasets import load_rerank_dataset
     from rankrag.eval.hybrid_fit import SignalQuery
     from rankrag.model.dense import resolve_embedder

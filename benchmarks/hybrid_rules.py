@@ -20,22 +20,18 @@ import statistics
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _common  # noqa: E402
+from hybrid_frontier import signal_queries  # noqa: E402
 
-if TYPE_CHECKING:
-    from rankrag.data.splits import Split
+from rankrag.eval.hybrid_fit import SignalQuery, weight_grid  # noqa: E402
+from rankrag.model.hybrid import min_max  # noqa: E402
 
 RRF_K = 60
-Signals = tuple[list[str], list[float], list[float], list[float]]  # pids, llm, dense, first stage
-
-
-def min_max(values: Sequence[float]) -> list[float]:
-    low, high = min(values), max(values)
-    return [1.0] * len(values) if high == low else [(v - low) / (high - low) for v in values]
+Weights = tuple[float, float, float]  # llm, dense, first stage
 
 
 def z_scores(values: Sequence[float]) -> list[float]:
@@ -68,41 +64,19 @@ RULES: dict[str, Callable[[Sequence[float]], list[float]]] = {
 }
 
 
-def ranking(signals: Signals, rule: str, weights: tuple[float, float, float]) -> list[str]:
-    pids, *values = signals
-    normalised = [RULES[rule](v) for v in values]
-    final = [sum(w * n[i] for w, n in zip(weights, normalised)) for i in range(len(pids))]
-    return [pids[i] for i in sorted(range(len(pids)), key=lambda i: (-final[i], i))]
+def ranking(query: SignalQuery, rule: str, weights: Weights) -> list[str]:
+    signals = (query.llm, query.dense, query.first_stage_scores or [])
+    normalised = [RULES[rule](values) for values in signals]
+    final = [sum(w * n[i] for w, n in zip(weights, normalised)) for i in range(len(query.pids))]
+    return [query.pids[i] for i in sorted(range(len(query.pids)), key=lambda i: (-final[i], i))]
 
 
-def grid(step: float = 0.1) -> list[tuple[float, float, float]]:
-    count = round(1 / step)
-    return [(a / count, b / count, (count - a - b) / count) for a in range(count + 1) for b in range(count + 1 - a)]
-
-
-def load(path: Path, data_dir: str, name: str, split: Split, embedder: Any) -> tuple[dict[str, Signals], Any]:
-    from rankrag.data.datasets import load_rerank_dataset
-
-    saved = next(iter(json.loads(path.read_text())["results"].values()))["scores"]
-    data = load_rerank_dataset(data_dir, name, split=split)
-    queries = {}
-    for query in data.queries:
-        if query.qid in saved:
-            row = saved[query.qid]
-            texts = {c.pid: c.text for c in query.candidates}
-            dense = embedder.similarities(query.query, [texts[pid] for pid in row["pids"]])
-            queries[query.qid] = (row["pids"], row["llm"], dense, row["bm25"])
-    return queries, data
-
-
-def mean_ndcg(
-    sets: Sequence[tuple[dict[str, Signals], Any]], rule: str, weights: tuple[float, float, float]
-) -> list[float]:
+def mean_ndcg(sets: Sequence[tuple[list[SignalQuery], Any]], rule: str, weights: Weights) -> list[float]:
     from rankrag.eval.metrics import mean_ranking_metrics
 
     return [
         mean_ranking_metrics(
-            {qid: ranking(signals, rule, weights) for qid, signals in queries.items()},
+            {query.qid: ranking(query, rule, weights) for query in queries},
             data.qrels,
             data.relevance_threshold,
         )["ndcg@10"]
@@ -118,19 +92,17 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
-    from rankrag.model.dense import resolve_embedder
-
-    embedder = resolve_embedder("default")
     calib, dev, names = [], [], []
     for spec in args.set:
         name, calib_path, dev_path = spec.split(":")
         names.append(name)
-        calib.append(load(Path(calib_path), args.data_dir, name, "calib", embedder))
-        dev.append(load(Path(dev_path), args.data_dir, name, "dev", embedder))
+        calib.append(signal_queries(Path(calib_path), args.data_dir, name, "calib")[:2])
+        dev.append(signal_queries(Path(dev_path), args.data_dir, name, "dev")[:2])
 
     report: dict[str, Any] = {**_common.stamp(sys.argv), "machine": _common.machine(), "sets": names, "rules": {}}
+    grid = [(w.llm, w.dense, w.first_stage) for w in weight_grid("lexical")]
     for rule in RULES:
-        scored = [(statistics.fmean(mean_ndcg(calib, rule, w)), w) for w in grid()]
+        scored = [(statistics.fmean(mean_ndcg(calib, rule, w)), w) for w in grid]
         best_value = max(value for value, _ in scored)
         weights = max(w for value, w in scored if value >= best_value - 1e-12)  # ties: the most LLM weight
         report["rules"][rule] = {"weights": weights, "calib": round(best_value, 4)}

@@ -1,11 +1,14 @@
 """Grouping token sequences into forward passes: longest first, cut where the padding costs least.
 
-Used by the LLM's scoring (:mod:`rankrag.model.forward_scoring`) and the embedding model (:mod:`rankrag.model.dense`).
+Rows are right padded (:func:`right_padded`). Used by the LLM's scoring (:mod:`rankrag.model.forward_scoring`) and
+the embedding model (:mod:`rankrag.model.dense`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import torch
 
 # What one extra forward pass costs, in padded tokens, per device type. On CPU a pass's fixed cost measured 0 to
 # 14 tokens while padding costs more than its tokens (attention over the padded width), so short lists split
@@ -41,3 +44,16 @@ def length_sorted_batches(
         batches.append(order[start[end] : end])
         end = start[end]
     return batches[::-1]
+
+
+def right_padded(
+    rows: Sequence[Sequence[int]], pad_id: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``rows`` as one right-padded id tensor, with each row's length and the mask of its real tokens."""
+    lengths = torch.tensor([len(ids) for ids in rows], device=device)
+    width = int(lengths.max())
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long, device=device)
+    for row, ids in enumerate(rows):
+        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long, device=device)
+    mask = torch.arange(width, device=device)[None, :] < lengths[:, None]
+    return input_ids, lengths, mask

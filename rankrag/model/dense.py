@@ -21,7 +21,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from rankrag.errors import ModelNotFoundError
-from rankrag.model.batching import length_sorted_batches, pass_cost_for
+from rankrag.model.batching import length_sorted_batches, pass_cost_for, right_padded
 from rankrag.model.embedded import EMBEDDING_NAME, embedding_model_path
 from rankrag.model.loading import progress_bar_for, require_cached_or_allowed
 from rankrag.model.registry import SharedRegistry
@@ -115,28 +115,22 @@ class TransformerEmbedder:
         device = self.model.device
         pad_id = self.tokenizer.pad_token_id or 0
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.layout.max_seq_length)["input_ids"]
-        rows: list[torch.Tensor | None] = [None] * len(texts)
+        batches = length_sorted_batches(encoded, self.batch_size, pass_cost_for(device.type))
+        rows = []
         with self._lock:
-            for indices in length_sorted_batches(encoded, self.batch_size, pass_cost_for(device.type)):
-                width = max(len(encoded[i]) for i in indices)
-                input_ids = torch.full((len(indices), width), pad_id, dtype=torch.long)
-                attention_mask = torch.zeros((len(indices), width), dtype=torch.long)
-                for row, i in enumerate(indices):
-                    input_ids[row, : len(encoded[i])] = torch.tensor(encoded[i], dtype=torch.long)
-                    attention_mask[row, : len(encoded[i])] = 1
-                input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-                hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            for indices in batches:
+                input_ids, _, real = right_padded([encoded[i] for i in indices], pad_id, device)
+                hidden = self.model(input_ids=input_ids, attention_mask=real.long()).last_hidden_state
+                mask = real.unsqueeze(-1).to(hidden.dtype)
                 if self.layout.pooling == "cls":
                     pooled = hidden[:, 0]
                 elif self.layout.pooling == "max":
                     pooled = hidden.masked_fill(mask == 0, float("-inf")).max(dim=1).values
                 else:
                     pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-                vectors = torch.nn.functional.normalize(pooled, dim=-1) if self.layout.normalize else pooled
-                for row, i in enumerate(indices):
-                    rows[i] = vectors[row]
-        return torch.stack([row for row in rows if row is not None])
+                rows.append(torch.nn.functional.normalize(pooled, dim=-1) if self.layout.normalize else pooled)
+        batched_order = torch.tensor([i for indices in batches for i in indices], device=device)
+        return torch.cat(rows)[torch.argsort(batched_order)]  # back to input order
 
     def similarities(self, query: str, passages: Sequence[str]) -> list[float]:
         """Cosine similarity of ``query`` with each passage."""

@@ -14,7 +14,7 @@ from typing import cast
 import torch
 from transformers import PreTrainedModel
 
-from rankrag.model.batching import length_sorted_batches, pass_cost_for
+from rankrag.model.batching import length_sorted_batches, pass_cost_for, right_padded
 from rankrag.model.prefix_kv import PrefixState, cache_argument, compute_prefix, model_device
 from rankrag.model.ranking_prompts import SharedPrefixPrompts
 from rankrag.model.scoring_options import Normalization, ScoringOptions, check_normalization
@@ -34,19 +34,6 @@ def _softcap(model: PreTrainedModel, logits: torch.Tensor) -> torch.Tensor:
     return torch.tanh(logits / cap) * cap if cap else logits
 
 
-def _right_padded(
-    rows: Sequence[Sequence[int]], pad_id: int, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``rows`` as one right-padded id tensor, with each row's length and the mask of its real tokens."""
-    lengths = torch.tensor([len(ids) for ids in rows], device=device)
-    width = int(lengths.max())
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long, device=device)
-    for row, ids in enumerate(rows):
-        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long, device=device)
-    mask = torch.arange(width, device=device)[None, :] < lengths[:, None]
-    return input_ids, lengths, mask
-
-
 @torch.inference_mode()
 def last_hidden_states(
     model: PreTrainedModel, batch: Sequence[Sequence[int]], pad_id: int, prefix: PrefixState | None = None
@@ -54,7 +41,7 @@ def last_hidden_states(
     """Hidden state at each row's last token; with ``prefix``, each row is the tail that follows it."""
     decoder = model.get_decoder()
     device = model_device(model)
-    input_ids, lengths, mask = _right_padded(batch, pad_id, device)
+    input_ids, lengths, mask = right_padded(batch, pad_id, device)
     if prefix is None:
         output = decoder(input_ids=input_ids, attention_mask=mask.long(), use_cache=False)
     else:

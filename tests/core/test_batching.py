@@ -42,7 +42,6 @@ def test_equal_lengths_fill_whole_batches_and_a_free_pass_means_no_padding() -> 
 
 
 def test_off_the_cpu_scoring_keeps_the_fewest_passes() -> None:
-
     assert pass_cost_for("cpu") == 16
     encoded = _rows(*[40 + (7 * i) % 300 for i in range(37)])
     batches = length_sorted_batches(encoded, 16, pass_cost_for("cuda"))
