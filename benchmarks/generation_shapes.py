@@ -10,8 +10,12 @@ the two gold paragraphs and one distractor), shuffled with a fixed seed, and is 
   ``rankrag_langchain.RankRAGLLM``;
 * ``plain_unseen``: a plain user message in a wording no blend variant uses, to see whether a gain carries over.
 
-Reported per shape: "answer contains a gold answer" (normalised, SQuAD-style) and token F1. Models:
-``base`` (no adapter), ``shipped`` (the shipped adapter generating), or ``adapter=DIR`` (generating).
+Reported per shape: "answer contains a gold answer" (normalised, SQuAD-style), token F1, how often the answer says
+the passages lack the answer, and how many answers ran to the token limit. ``--unanswerable N`` adds N dev SQuAD
+questions over three distractors only (gold paragraph removed), where saying so is right. Models: ``base`` (no
+adapter), ``shipped`` (the default roles: ranking adapter, answerer as its calibration records), ``ranker`` (the
+shipped ranking adapter answering too), ``answerer=DIR`` (the shipped ranker, DIR answering) or ``adapter=DIR``
+(DIR in both roles).
 
     python benchmarks/generation_shapes.py --data-dir DIR --models base,shipped,adapter=runs/x/adapter \
         --squad 30 --hotpot 20 --max-new-tokens 48 --output runs/eval/shapes.json
@@ -73,10 +77,14 @@ def load(spec: str) -> Any:
     if spec == "base":
         return RankRAGModel.load(adapter=None)
     if spec == "shipped":
-        return RankRAGModel.load(generator="adapter")
+        return RankRAGModel.load()
+    if spec == "ranker":
+        return RankRAGModel.load(answerer_adapter=RankRAGModel.load().adapters["ranker"])
+    if spec.startswith("answerer="):
+        return RankRAGModel.load(answerer_adapter=spec.split("=", 1)[1])
     if spec.startswith("adapter="):
-        return RankRAGModel.load(adapter=spec.split("=", 1)[1], generator="adapter")
-    raise SystemExit(f"unknown model {spec!r}: use base, shipped or adapter=DIR")
+        return RankRAGModel.load(adapter=spec.split("=", 1)[1], answerer_adapter=spec.split("=", 1)[1])
+    raise SystemExit(f"unknown model {spec!r}: use base, shipped, ranker, answerer=DIR or adapter=DIR")
 
 
 def answerers(model: Any, max_new_tokens: int) -> dict[str, Any]:

@@ -35,6 +35,9 @@ class RankRAGModelFields(BaseModel):
     quantization: str | None = LOAD_DEFAULTS.quantization
     device: str = LOAD_DEFAULTS.device
     adapter: str | None = LOAD_DEFAULTS.adapter
+    """The RankRAG adapter: it ranks, and answers unless ``answerer_adapter`` says otherwise."""
+    answerer_adapter: str | None = LOAD_DEFAULTS.answerer_adapter
+    """The answerer's own adapter, None for the base weights, "default" for what ``adapter``'s calibration records."""
     trust_remote_code: bool = LOAD_DEFAULTS.trust_remote_code
     embedding_model: str | None = LOAD_DEFAULTS.embedding_model
     """The dense signal's embedding model: "default" (the embedded all-MiniLM-L6-v2), a sentence-transformers
@@ -55,7 +58,7 @@ class RankRAGModelFields(BaseModel):
         )
         if name is not None:
             values["model_name"] = name
-        for key in ("adapter", "embedding_model"):
+        for key in ("adapter", "answerer_adapter", "embedding_model"):
             if isinstance(values.get(key), os.PathLike):
                 values[key] = os.fspath(values[key])
         return values

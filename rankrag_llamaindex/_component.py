@@ -37,6 +37,7 @@ class RankRAGComponent(BaseComponent):
         quantization: str | None = LOAD_DEFAULTS.quantization,
         device: str = LOAD_DEFAULTS.device,
         adapter: str | os.PathLike[str] | None = LOAD_DEFAULTS.adapter,
+        answerer_adapter: str | os.PathLike[str] | None = LOAD_DEFAULTS.answerer_adapter,
         trust_remote_code: bool = LOAD_DEFAULTS.trust_remote_code,
         embedding_model: str | os.PathLike[str] | None = LOAD_DEFAULTS.embedding_model,
         **fields: Any,
@@ -46,6 +47,7 @@ class RankRAGComponent(BaseComponent):
             quantization=quantization,
             device=device,
             adapter=None if adapter is None else os.fspath(adapter),
+            answerer_adapter=None if answerer_adapter is None else os.fspath(answerer_adapter),
             trust_remote_code=trust_remote_code,
             embedding_model=None if embedding_model is None else os.fspath(embedding_model),
         )

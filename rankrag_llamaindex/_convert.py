@@ -37,7 +37,8 @@ def load_spec(model: RankRAGModel) -> dict[str, Any]:
         )
     return {
         "source": os.path.join(spec.source, spec.gguf_file) if spec.gguf_file else spec.source,
-        "adapter": spec.adapter,
+        "adapter": spec.ranker_adapter,
+        "answerer_adapter": spec.answerer_adapter,
         "dtype": spec.dtype,
         "quantization": spec.quantization,
         "device": spec.device,

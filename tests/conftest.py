@@ -55,3 +55,46 @@ def exported(embedded_model, tmp_path_factory: pytest.TempPathFactory) -> Path: 
     from rankrag.model.export import export_model
 
     return export_model(embedded_model, tmp_path_factory.mktemp("export") / "smollm2-rankrag", gguf=True)
+
+
+@pytest.fixture(scope="session")
+def answer_adapter_dir(base_model, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    """A test answer adapter on the embedded base: random LoRA weights (seeded), strong enough to change what the
+    model generates, in PEFT's format like `rankrag train` writes. Mechanics only, not a trained adapter."""
+    import copy
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(20240702)
+    config = LoraConfig(
+        r=8,
+        lora_alpha=16,
+        target_modules=["q_proj", "v_proj", "down_proj"],
+        layers_to_transform=[24, 25, 26, 27, 28, 29],
+        init_lora_weights=False,
+    )
+    wrapped = get_peft_model(copy.deepcopy(base_model.model), config)
+    with torch.no_grad():
+        for name, parameter in wrapped.named_parameters():
+            if "lora_B" in name:
+                parameter.mul_(0.5)
+    directory = tmp_path_factory.mktemp("answer-adapter") / "answerer"
+    wrapped.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def roles_model(answer_adapter_dir: Path):  # type: ignore[no-untyped-def]
+    """The embedded model with the shipped ranking adapter and the test answer adapter as the answerer."""
+    from rankrag import RankRAGModel
+
+    return RankRAGModel.load(answerer_adapter=answer_adapter_dir)
+
+
+@pytest.fixture(scope="session")
+def exported_roles(roles_model, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    """`rankrag export --gguf` of :func:`roles_model`: base weights, both adapters, and a GGUF per role."""
+    from rankrag.model.export import export_model
+
+    return export_model(roles_model, tmp_path_factory.mktemp("export-roles") / "smollm2-roles", gguf=True)

@@ -72,16 +72,20 @@ def quiet_transformers() -> None:
     transformers_logging.disable_progress_bar()
 
 
-def load_model(model: str | None, adapter: str, device: str) -> RankRAGModel:
+def load_model(model: str | None, adapter: str, device: str, answerer_adapter: str = "default") -> RankRAGModel:
     """Load the model quietly (no weight-loading bars from transformers)."""
     from rankrag.model.rankrag_model import RankRAGModel
 
     quiet_transformers()
-    return RankRAGModel.load(model, adapter=None if adapter == "none" else adapter, device=device)
+    return RankRAGModel.load(
+        model,
+        adapter=None if adapter == "none" else adapter,
+        answerer_adapter=None if answerer_adapter == "none" else answerer_adapter,
+        device=device,
+    )
 
 
-GENERATOR_DEFAULT = "auto"  # rankrag.model.rankrag_model.GENERATORS (not imported: `--help` stays light)
-GENERATOR_HELP = (
-    "Which weights answer when an adapter is loaded: auto (what its calibration records; the shipped adapter: "
-    "base), adapter or base."
+ANSWERER_ADAPTER_HELP = (
+    "The answerer's own LoRA adapter directory, 'none' (the base weights answer) or 'default' (what the "
+    "adapter's calibration records; else the adapter itself)."
 )

@@ -12,10 +12,9 @@ import typer
 
 from rankrag.cli.common import (
     ADAPTER_HELP,
+    ANSWERER_ADAPTER_HELP,
     DATA_DIR_HELP,
     DEVICE_HELP,
-    GENERATOR_DEFAULT,
-    GENERATOR_HELP,
     LIMIT_HELP,
     MODEL_HELP,
     PROGRESS_HELP,
@@ -118,7 +117,7 @@ def qa_command(
         help="Comma-separated systems to run: retrieval_order, dense, rankrag, hybrid, oracle.",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help=PROGRESS_HELP),
-    generator: str = typer.Option(GENERATOR_DEFAULT, "--generator", help=GENERATOR_HELP),
+    answerer_adapter: str = typer.Option("default", "--answerer-adapter", help=ANSWERER_ADAPTER_HELP),
 ) -> None:
     """Answer from the listed top-k, the RankRAG top-k and the gold contexts; report EM, F1 and Recall@k."""
     with command_errors():
@@ -137,9 +136,7 @@ def qa_command(
         items = load_qa_dataset(data_dir, dataset, split=chosen_split, limit=limit)
         if not items:
             raise ValueError(f"no questions in {dataset!r} for split {split!r}")
-        loaded = load_model(model, adapter, device)
-        if generator != GENERATOR_DEFAULT:
-            loaded = loaded.with_options(generator=generator)  # type: ignore[arg-type]  # checked there
+        loaded = load_model(model, adapter, device, answerer_adapter)
         report = evaluate_qa(
             loaded,
             dataset,

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rankrag.cli.common import (
-    GENERATOR_DEFAULT,
-    GENERATOR_HELP,
+    ANSWERER_ADAPTER_HELP,
     PROGRESS_HELP,
     candidates_option,
     command_errors,
@@ -138,7 +137,7 @@ def run_ask(
     alpha: float | None = None,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     as_json: bool = False,
-    generator: str = "auto",
+    answerer_adapter: str | None = "default",
 ) -> None:
     """Answer ``question`` from the index, streaming to stdout (or printing one JSON object)."""
     _check_ask_options(question, candidates, top_k, max_new_tokens, alpha)
@@ -149,7 +148,11 @@ def run_ask(
     _quiet_libraries()
     client = store.connect(db, chroma_url, create=False)
     documents = store.open_for_reading(client, collection)
-    llm = RankRAGModel.load(model, adapter=adapter, generator=generator)  # type: ignore[arg-type]  # checked there
+    llm = RankRAGModel.load(
+        model,
+        adapter=None if adapter == "none" else adapter,
+        answerer_adapter=None if answerer_adapter == "none" else answerer_adapter,
+    )
     used = retrieve_and_rerank(llm, documents, question, candidates=candidates, top_k=top_k, alpha=alpha)
     contexts = [p.text for p in used]
     if as_json:
@@ -204,7 +207,7 @@ def ask_command(
     ),
     max_new_tokens: int = typer.Option(DEFAULT_MAX_NEW_TOKENS, "--max-new-tokens", help="Longest answer, in tokens."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object {question, answer, contexts}."),
-    generator: str = typer.Option(GENERATOR_DEFAULT, "--generator", help=GENERATOR_HELP),
+    answerer_adapter: str = typer.Option("default", "--answerer-adapter", help=ANSWERER_ADAPTER_HELP),
 ) -> None:
     """Retrieve from the index, rerank with RankRAG, and answer from the best passages."""
     with command_errors():
@@ -220,7 +223,7 @@ def ask_command(
             alpha=alpha,
             max_new_tokens=max_new_tokens,
             as_json=as_json,
-            generator=generator,
+            answerer_adapter=answerer_adapter,
         )
 
 

@@ -39,18 +39,20 @@ def serve_command(
     to `python -m llama_cpp.server` unchanged. See docs/serving.md.
     """
     with command_errors():
-        from rankrag.served.launch import ServeOptions, resolve_model, serve
+        from rankrag.served.launch import ServeOptions, resolve_answerer_model, resolve_model, serve
 
         if extra_buffers not in EXTRA_BUFFERS:
             raise ValueError(f"--extra-buffers must be one of {', '.join(EXTRA_BUFFERS)}, got {extra_buffers!r}")
+        served = resolve_model(model)
         options = ServeOptions(
-            resolve_model(model),
+            served,
             host=host,
             port=port,
             alias=alias,
             n_ctx=n_ctx,
             threads=threads,
             extra_args=tuple(ctx.args),
+            answerer_model=resolve_answerer_model(served),
         )
         code = serve(options, extra_buffers=extra_buffers, say=lambda line: typer.echo(line, err=True))
     raise typer.Exit(code)

@@ -38,7 +38,7 @@ def blend_command(
         None,
         "--ratio",
         help="task share, e.g. --ratio context_ranking=0.8 (tasks: context_ranking, context_qa, "
-        "retrieval_qa, multi_ranking); unnamed tasks keep their defaults",
+        "retrieval_qa, multi_ranking, no_answer_qa); unnamed tasks keep their defaults",
     ),
     source_weight: list[str] | None = typer.Option(
         None, "--source-weight", help="sampling weight of a source, e.g. --source-weight trec_dl_passage=4"

@@ -186,7 +186,7 @@ def calibrate(
     overall, per_dataset = calibration_curve(scored, datasets, alphas)
     alpha = choose_alpha(overall)
     hybrid = hybrid_record(scored, datasets)
-    adapter = model.spec.adapter if model.spec is not None else None
+    adapter = model.spec.ranker_adapter if model.spec is not None else None
     return {
         "alpha": alpha,
         "ndcg@10 per alpha": {f"{a:.2f}": v for a, v in overall.items()},
@@ -240,17 +240,17 @@ def hybrid_record(scored: Sequence[ScoredQuery], datasets: Sequence[RerankDatase
     }
 
 
+# What a calibration records about the roles (rankrag.model.loading.recorded_roles), kept across recalibrations.
+ROLE_RECORD_KEYS = ("ranker_adapter", "answerer_adapter", "answerer_evidence")
+
+
 def store_calibration(model: RankRAGModel, record: dict[str, Any], path: str | os.PathLike[str] | None = None) -> Path:
     """Save ``record`` where ``RankRAGModel.load`` finds it (or at ``path``) and make the model use it."""
     from rankrag.model.calibration_store import save_calibration
 
     previous = model.calibration or {}
-    if "generator" in previous and "generator" not in record:  # a recalibration keeps the generation choice
-        record = {
-            **record,
-            "generator": previous["generator"],
-            "generator_evidence": previous.get("generator_evidence"),
-        }
+    kept = {key: previous[key] for key in ROLE_RECORD_KEYS if key in previous and key not in record}
+    record = {**record, **kept}  # a recalibration keeps the roles' choice of weights
     written = save_calibration(model.spec, model.name, record, Path(path) if path is not None else None)
     model.reload_calibration()
     return written

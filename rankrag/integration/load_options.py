@@ -23,6 +23,7 @@ class LoadOptions:
     quantization: str | None = None
     device: str = "auto"
     adapter: str | None = "default"
+    answerer_adapter: str | None = "default"
     trust_remote_code: bool = False
     embedding_model: str | None = "default"
 

@@ -10,15 +10,14 @@ served model and a loaded one behave alike by construction.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Generic, Literal, Protocol, TypeVar, overload, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, overload, runtime_checkable
 
 from transformers import PreTrainedTokenizerBase
 
 from rankrag.model.generation import Generation, GenerationOptions
 from rankrag.model.ranking_prompts import RankingRequest
+from rankrag.model.roles import Role
 
-Generator = Literal["auto", "adapter", "base"]
-GENERATORS: tuple[Generator, ...] = ("auto", "adapter", "base")
 T = TypeVar("T")
 
 
@@ -43,27 +42,23 @@ class Backend(Protocol):
     def device(self) -> object: ...
 
     @property
-    def separable_adapter(self) -> bool:
-        """Whether answers can come from the base weights while ranking keeps the adapter (``generator="base"``)."""
-        ...
-
-    def check_generator(self, generator: Generator) -> None:
-        """Raise when this backend cannot answer with the weights ``generator`` asks for."""
+    def adapters(self) -> dict[Role, str | None]:
+        """Each role's adapter (None: the base weights), as far as the backend knows them."""
         ...
 
     def score(self, request: RankingRequest) -> list[float]:
-        """P(True) for each prompt of ``request``, in order."""
+        """P(True) for each prompt of ``request``, in order, with the ranker's weights."""
         ...
 
     async def ascore(self, request: RankingRequest) -> list[float]: ...
 
-    def generate(self, prompt_ids: Sequence[int], options: GenerationOptions, *, with_adapter: bool) -> Generation: ...
+    def generate(self, prompt_ids: Sequence[int], options: GenerationOptions) -> Generation:
+        """A generation from ``prompt_ids`` with the answerer's weights."""
+        ...
 
-    async def agenerate(
-        self, prompt_ids: Sequence[int], options: GenerationOptions, *, with_adapter: bool
-    ) -> Generation: ...
+    async def agenerate(self, prompt_ids: Sequence[int], options: GenerationOptions) -> Generation: ...
 
-    def stream(self, prompt_ids: Sequence[int], options: GenerationOptions, *, with_adapter: bool) -> Iterator[str]:
+    def stream(self, prompt_ids: Sequence[int], options: GenerationOptions) -> Iterator[str]:
         """Text chunks as they are generated; closing the iterator early stops generation."""
         ...
 

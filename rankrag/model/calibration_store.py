@@ -13,15 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from rankrag.files import write_text_atomic
-from rankrag.model.loading import ModelSpec, cache_dir
+from rankrag.model.loading import CALIBRATION_FILE, ModelSpec, cache_dir
 
-CALIBRATION_FILE = "rankrag_calibration.json"
+__all__ = ["CALIBRATION_FILE", "calibration_paths", "load_calibration", "read_calibration_file", "save_calibration"]
 
 
 def calibration_paths(spec: ModelSpec | None, name: str) -> list[Path]:
     paths = []
-    if spec is not None and spec.adapter and Path(spec.adapter).is_dir():
-        paths.append(Path(spec.adapter) / CALIBRATION_FILE)
+    if spec is not None and spec.ranker_adapter and Path(spec.ranker_adapter).is_dir():
+        paths.append(Path(spec.ranker_adapter) / CALIBRATION_FILE)
     elif spec is not None and Path(spec.source).is_dir():
         beside = Path(spec.source) / CALIBRATION_FILE
         if spec.gguf_file is None or beside.is_file():  # beside a .gguf file only to read (`rankrag export`)

@@ -1,10 +1,14 @@
-"""Export a loaded RankRAG model (base + merged adapter) for serving: a safetensors directory, and a GGUF.
+"""Export a loaded RankRAG model for serving: the base weights with each role's adapter beside them, and GGUFs.
 
-The safetensors directory is what vLLM serves (``vllm serve DIR``); the GGUF is what llama.cpp's server and
-Ollama serve. The GGUF is written from the model's own base GGUF: every tensor the adapter left unchanged is
-copied byte for byte (keeping its quantization), and each changed one is written as the base tensor plus the
-adapter's update, quantized to ``Q8_0`` (or stored as ``F16``/``F32``). Tensor names and the query/key row
-order that llama.cpp expects come from the ``gguf`` library, the one transformers reads GGUF files with.
+The safetensors directory holds the base model and ``adapters/ranker`` (and ``adapters/answerer`` when the answerer
+has an adapter of its own) in PEFT's format: ``RankRAGModel.load(OUTPUT)`` loads the roles from it, and vLLM serves
+it with ``--enable-lora --lora-modules ranker=OUTPUT/adapters/ranker answerer=...``, each request naming its role.
+llama.cpp's Python server cannot switch adapters per request, so the GGUFs are one merged model per role:
+``gguf/model.gguf`` (the ranker's weights) and, when the answerer's differ, ``gguf/answerer.gguf``, which
+``rankrag serve`` serves as two models. Each GGUF is written from the model's own base GGUF: every tensor the role's
+adapter leaves unchanged is copied byte for byte (keeping its quantization), and each changed one is written as the
+base tensor plus the adapter's update, quantized to ``Q8_0`` (or stored as ``F16``/``F32``). Tensor names and the
+query/key row order that llama.cpp expects come from the ``gguf`` library, the one transformers reads GGUF files with.
 """
 
 from __future__ import annotations
@@ -15,20 +19,26 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
 from rankrag.errors import UnsupportedConfigurationError
 from rankrag.model.calibration_store import CALIBRATION_FILE
 from rankrag.model.local_backend import LocalBackend
+from rankrag.model.roles import Role, collect_deltas
 
 if TYPE_CHECKING:
     import numpy as np
+    from transformers import PreTrainedModel
 
+    from rankrag.model.loading import ModelSpec
     from rankrag.model.rankrag_model import RankRAGModel
 
 GGUF_PATH = Path("gguf") / "model.gguf"  # its own folder: a GGUF beside tokenizer files loads them instead
+ANSWERER_GGUF_PATH = Path("gguf") / "answerer.gguf"
+ADAPTERS_DIR = Path("adapters")
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 GgufType = Literal["Q8_0", "F16", "F32"]
 GGUF_TYPES: tuple[GgufType, ...] = ("Q8_0", "F16", "F32")
 # The base GGUF holds the weights quantized; a copy dequantized by transformers differs from it by at most
@@ -45,33 +55,49 @@ def check_output(output: Path) -> Path:
 
 
 def _exportable(model: RankRAGModel) -> LocalBackend:
-    """The model's weights, when they are loaded here in a form that can be written out."""
+    """The model's weights, when they are loaded here from a source that can be written out."""
     backend = model.backend
     if not isinstance(backend, LocalBackend):
         raise UnsupportedConfigurationError("a served model holds no weights here to export; export where it is loaded")
-    if backend.spec is not None and backend.spec.quantization is not None:
+    if backend.spec is None:
         raise UnsupportedConfigurationError(
-            f"the model is loaded {backend.spec.quantization} with bitsandbytes; export loads it unquantized "
-            f"(drop quantization=) so that the adapter can be merged into full-precision weights"
+            "the model was built from a (model, tokenizer) pair; export loads the base again from its source, so "
+            "load it by name (RankRAGModel.load(source, adapter=...))"
         )
-    if hasattr(backend.model, "peft_config"):
+    if backend.spec.quantization is not None:
         raise UnsupportedConfigurationError(
-            "the model still holds an unmerged PEFT adapter; load it without quantization"
+            f"the model is loaded {backend.spec.quantization} with bitsandbytes; export writes full-precision "
+            f"weights (drop quantization=)"
         )
     return backend
 
 
-def export_model(model: RankRAGModel, output: Path, *, gguf: bool = False, gguf_type: GgufType = "Q8_0") -> Path:
-    """Write ``model`` (its adapter merged) to the new directory ``output``; returns it.
+def _copy_adapter(adapter: str, target: Path) -> None:
+    """The adapter's PEFT files (a local directory, or a Hugging Face id already in the cache) into ``target``."""
+    target.mkdir(parents=True)
+    source = Path(adapter)
+    for name in ADAPTER_FILES:
+        if source.is_dir():
+            shutil.copyfile(source / name, target / name)
+        else:
+            from huggingface_hub import hf_hub_download
 
-    The directory loads with ``RankRAGModel.load(output)`` (its calibration travels along) and serves with
-    vLLM. ``gguf=True`` also writes ``output/gguf/model.gguf`` for llama.cpp, for models loaded from a GGUF.
-    The directory appears whole or not at all.
+            shutil.copyfile(hf_hub_download(adapter, name), target / name)
+
+
+def export_model(model: RankRAGModel, output: Path, *, gguf: bool = False, gguf_type: GgufType = "Q8_0") -> Path:
+    """Write ``model``'s base weights and its roles' adapters to the new directory ``output``; returns it.
+
+    The directory loads with ``RankRAGModel.load(output)`` (its roles and calibration travel along) and serves with
+    vLLM's multi-LoRA (docs/serving.md). ``gguf=True`` also writes ``output/gguf/model.gguf`` (the ranker's weights
+    merged) and, when the answerer's weights differ, ``output/gguf/answerer.gguf``, for llama.cpp, for models loaded
+    from a GGUF. The directory appears whole or not at all.
     """
     output = check_output(output)
     backend = _exportable(model)
     spec = backend.spec
-    if gguf and (spec is None or spec.gguf_file is None):
+    assert spec is not None
+    if gguf and spec.gguf_file is None:
         raise UnsupportedConfigurationError(
             "gguf=True writes the GGUF from the model's base GGUF, and this model was not loaded from one; "
             "convert the exported directory with llama.cpp's convert_hf_to_gguf.py"
@@ -81,17 +107,37 @@ def export_model(model: RankRAGModel, output: Path, *, gguf: bool = False, gguf_
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:
-        backend.model.save_pretrained(staging, safe_serialization=True)
+        base = _base_model(spec)
+        base.save_pretrained(staging, safe_serialization=True)
         backend.tokenizer.save_pretrained(staging)
-        folders = [staging]
+        adapters = spec.adapters()
+        for role, adapter in adapters.items():
+            if role == "answerer" and adapter == spec.ranker_adapter:
+                continue  # one adapter for both roles: the ranker's folder serves the answerer too
+            _copy_adapter(adapter, staging / ADAPTERS_DIR / role)
+        record = dict(backend.calibration() or {})
+        _write_calibration(staging, record, _role_paths(spec, ADAPTERS_DIR))
+        if "ranker" in adapters:
+            _write_calibration(staging / ADAPTERS_DIR / "ranker", record, _role_paths(spec, Path("..")))
         if gguf:
-            assert spec is not None and spec.gguf_file is not None
+            assert spec.gguf_file is not None
             (staging / GGUF_PATH).parent.mkdir()
-            write_merged_gguf(backend, Path(spec.source) / spec.gguf_file, staging / GGUF_PATH, gguf_type)
-            folders.append((staging / GGUF_PATH).parent)
-        calibration = backend.calibration()
-        for folder in folders if calibration is not None else ():
-            (folder / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=2, sort_keys=True), encoding="utf-8")
+            base_gguf = Path(spec.source) / spec.gguf_file
+            base_state = {name: tensor.detach() for name, tensor in base.state_dict().items()}
+            role_updates = _role_updates(base, adapters)
+            write_merged_gguf(
+                base.config, base_state, role_updates.get("ranker", {}), base_gguf, staging / GGUF_PATH, gguf_type
+            )
+            if spec.answerer_adapter != spec.ranker_adapter:
+                write_merged_gguf(
+                    base.config,
+                    base_state,
+                    role_updates.get("answerer", {}),
+                    base_gguf,
+                    staging / ANSWERER_GGUF_PATH,
+                    gguf_type,
+                )
+            _write_calibration(staging / GGUF_PATH.parent, record, {})
         _readable(staging)
         if output.exists():
             output.rmdir()  # empty, checked above
@@ -100,6 +146,29 @@ def export_model(model: RankRAGModel, output: Path, *, gguf: bool = False, gguf_
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return output
+
+
+def _role_paths(spec: ModelSpec, folder: Path) -> dict[str, str | None]:
+    """Where each role's adapter lies, relative to a calibration file (``folder``: the adapters' folder from it)."""
+    ranker = str(folder / "ranker") if spec.ranker_adapter else None
+    if spec.answerer_adapter is None:
+        answerer = None
+    elif spec.answerer_adapter == spec.ranker_adapter:
+        answerer = ranker
+    else:
+        answerer = str(folder / "answerer")
+    paths = {"answerer_adapter": answerer}
+    return paths if folder == Path("..") else {"ranker_adapter": ranker, **paths}
+
+
+def _write_calibration(folder: Path, record: dict[str, Any], roles: dict[str, str | None]) -> None:
+    if not record and not roles:
+        return
+    content = {**record, **roles}
+    for key in ("ranker_adapter", "answerer_adapter"):
+        if key not in roles:
+            content.pop(key, None)
+    (folder / CALIBRATION_FILE).write_text(json.dumps(content, indent=2, sort_keys=True), encoding="utf-8")
 
 
 def _readable(folder: Path) -> None:
@@ -117,17 +186,43 @@ def _reorder_for_llama_cpp(weight: np.ndarray, heads: int) -> np.ndarray:
     )
 
 
-def _base_state(backend: LocalBackend) -> dict[str, torch.Tensor]:
-    """The base model's weights (no adapter), as the in-process loader materialises them."""
+def _base_model(spec: ModelSpec) -> PreTrainedModel:
+    """The base model (no adapter), float32 on the CPU, as the in-process loader materialises it."""
     from rankrag.model.loading import load_model_and_tokenizer
 
-    assert backend.spec is not None
-    base, _ = load_model_and_tokenizer(dataclasses.replace(backend.spec, adapter=None, dtype="float32", device="cpu"))
-    return {name: tensor.detach() for name, tensor in base.state_dict().items()}
+    base, _ = load_model_and_tokenizer(
+        dataclasses.replace(spec, ranker_adapter=None, answerer_adapter=None, dtype="float32", device="cpu")
+    )
+    return base
 
 
-def write_merged_gguf(backend: LocalBackend, base_gguf: Path, target: Path, gguf_type: GgufType = "Q8_0") -> int:
-    """Write ``target``: ``base_gguf`` with every tensor the merged adapter changed replaced. Returns their count."""
+def _role_updates(base: PreTrainedModel, adapters: dict[Role, str]) -> dict[Role, dict[str, torch.Tensor]]:
+    """Each role's change to the base weights (``scale * B @ A`` per adapted layer), by weight name. ``base`` is
+    wrapped by PEFT while an adapter is read and unwrapped again, unchanged."""
+    from peft import PeftModel
+
+    from rankrag.model.loading import peft_deprecations_silenced
+
+    updates: dict[Role, dict[str, torch.Tensor]] = {}
+    for role, adapter in adapters.items():
+        with peft_deprecations_silenced():
+            wrapped = PeftModel.from_pretrained(base, adapter, adapter_name="export")
+        deltas = collect_deltas(wrapped, "export")
+        wrapped.unload()
+        updates[role] = {f"{name}.weight": delta.scale * (delta.b @ delta.a) for name, delta in deltas.items()}
+    return updates
+
+
+def write_merged_gguf(
+    config: Any,
+    base: dict[str, torch.Tensor],
+    changes: dict[str, torch.Tensor],
+    base_gguf: Path,
+    target: Path,
+    gguf_type: GgufType = "Q8_0",
+) -> int:
+    """Write ``target``: ``base_gguf`` with every weight in ``changes`` (HF name -> update to the ``base`` weight of
+    a model with ``config``) replaced by base + update. Returns the count of tensors changed."""
     import gguf
     from gguf.quants import dequantize, quantize
 
@@ -138,22 +233,19 @@ def write_merged_gguf(backend: LocalBackend, base_gguf: Path, target: Path, gguf
         raise UnsupportedConfigurationError(
             f"GGUF export supports Llama-architecture GGUFs (SmolLM2, Llama); {base_gguf.name} is {architecture!r}"
         )
-    config = backend.model.config
     blocks = int(config.num_hidden_layers)
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, blocks)
-    merged = {name: tensor.detach().float().cpu() for name, tensor in backend.model.state_dict().items()}
-    base = _base_state(backend)
     heads = {"attn_q": int(config.num_attention_heads), "attn_k": int(config.num_key_value_heads)}
 
     updates: dict[str, np.ndarray] = {}  # GGUF name -> the adapter's change, in llama.cpp's row order
     references: dict[str, np.ndarray] = {}  # GGUF name -> the loaded base weight, to check that order against
-    for hf_name, weight in merged.items():
-        if hf_name not in base or torch.equal(weight, base[hf_name]):
-            continue
+    for hf_name, change in changes.items():
+        if hf_name not in base:
+            raise UnsupportedConfigurationError(f"the adapter changes {hf_name!r}, which the base model lacks")
         gguf_name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
         if gguf_name is None:
             raise UnsupportedConfigurationError(f"no GGUF tensor name for the changed weight {hf_name!r}")
-        update = (weight - base[hf_name]).numpy()
+        update = change.float().numpy()
         reference = base[hf_name].numpy()
         kind = gguf_name.split(".")[-2]
         if kind in heads:
@@ -175,8 +267,8 @@ def write_merged_gguf(backend: LocalBackend, base_gguf: Path, target: Path, gguf
     changed = 0
     quant = gguf.GGMLQuantizationType[gguf_type]
     for tensor in reader.tensors:
-        update = updates.get(tensor.name)
-        if update is None:
+        gguf_update = updates.get(tensor.name)
+        if gguf_update is None:
             writer.add_tensor(tensor.name, tensor.data, raw_shape=tensor.data.shape, raw_dtype=tensor.tensor_type)
             continue
         original = dequantize(tensor.data, tensor.tensor_type).astype("float32")
@@ -187,7 +279,7 @@ def write_merged_gguf(backend: LocalBackend, base_gguf: Path, target: Path, gguf
                 f"the GGUF tensor {tensor.name} does not match the loaded base weight (largest gap {gap:.3g}); "
                 f"the model was not loaded from {base_gguf.name}"
             )
-        new = original + update
+        new = original + gguf_update
         data = (
             quantize(new, quant) if gguf_type == "Q8_0" else new.astype("float16" if gguf_type == "F16" else "float32")
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -19,7 +20,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from rankrag.errors import MissingDependencyError, ModelNotFoundError, UnsupportedConfigurationError
-from rankrag.model import adapter_bypass
+from rankrag.model import roles
 from rankrag.model.embedded import EMBEDDED_LLM_NAME, embedded_llm_path
 
 logger = logging.getLogger(__name__)
@@ -47,16 +48,22 @@ class ModelSpec:
     dtype: str
     quantization: Quantization | None
     device: str
-    adapter: str | None
+    ranker_adapter: str | None
+    answerer_adapter: str | None = None
     trust_remote_code: bool = False
     allow_pickle: bool = False
 
     @property
     def display_name(self) -> str:
         name = Path(self.gguf_file).stem if self.gguf_file else self.source.rstrip("/").split("/")[-1]
-        if self.adapter:
-            name += f"+{Path(self.adapter).name}"
+        if self.ranker_adapter:
+            name += f"+{Path(self.ranker_adapter).name}"
         return name
+
+    def adapters(self) -> dict[roles.Role, str]:
+        """Each role's adapter, for the roles that have one."""
+        chosen: dict[roles.Role, str | None] = {"ranker": self.ranker_adapter, "answerer": self.answerer_adapter}
+        return {role: path for role, path in chosen.items() if path}
 
 
 def resolve_device(device: str | None) -> str:
@@ -169,22 +176,92 @@ def require_cached_or_allowed(repo_id: str, filename: str, kind: str) -> None:
     )
 
 
-def resolve_adapter(adapter: str | os.PathLike[str] | None, source: str, gguf_file: str | None) -> str | None:
+AdapterChoice = str | os.PathLike[str] | None
+CALIBRATION_FILE = (
+    "rankrag_calibration.json"  # a model's calibration (rankrag.model.calibration_store); it records the roles
+)
+
+
+def recorded_roles(directory: Path) -> dict[str, Any]:
+    """The role choices a calibration file in ``directory`` records (``ranker_adapter``, ``answerer_adapter``;
+    paths relative to ``directory``, null for the base weights), or {} when it records none."""
+    file = directory / CALIBRATION_FILE
+    if not file.is_file():
+        return {}
+    try:
+        record = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(record, dict):
+        return {}
+    return {key: record[key] for key in ("ranker_adapter", "answerer_adapter") if key in record}
+
+
+def _recorded_path(directory: Path, value: object, key: str) -> str | None:
+    if value is None:
+        return None
+    path = (directory / str(value)).resolve()
+    if not (path / "adapter_config.json").is_file():
+        raise ModelNotFoundError(
+            f"{directory / CALIBRATION_FILE} names {key} {str(value)!r}, but {str(path)!r} holds no adapter_config.json"
+        )
+    return str(path)
+
+
+def resolve_adapter(adapter: AdapterChoice, source: str, gguf_file: str | None) -> str | None:
+    """The ranker's adapter (and by default the answerer's): None, "default" (the shipped adapter for the embedded
+    model; what a ``rankrag export`` directory records; else none) or a directory or Hugging Face id."""
     if adapter is None or adapter == "none":
         return None
     if adapter == "default":
         shipped = SHIPPED_ADAPTERS_DIR / DEFAULT_ADAPTER_NAME
         is_embedded = gguf_file is not None and Path(gguf_file).stem.startswith(EMBEDDED_LLM_NAME)
-        return str(shipped) if is_embedded and (shipped / "adapter_config.json").is_file() else None
+        if is_embedded and (shipped / "adapter_config.json").is_file():
+            return str(shipped)
+        source_dir = Path(source)
+        if gguf_file is None and source_dir.is_dir():
+            return _recorded_path(source_dir, recorded_roles(source_dir).get("ranker_adapter"), "ranker_adapter")
+        return None
+    return _adapter_location(adapter)
+
+
+def _adapter_location(adapter: str | os.PathLike[str]) -> str:
     path = Path(os.fspath(adapter)).expanduser()
     if path.is_dir():
         if not (path / "adapter_config.json").is_file():
             raise ModelNotFoundError(f"adapter directory {str(path)!r} has no adapter_config.json")
         return str(path.resolve())
-    if _looks_like_path(os.fspath(adapter)):
-        raise ModelNotFoundError(f"adapter {os.fspath(adapter)!r} not found: no such directory")
-    require_cached_or_allowed(os.fspath(adapter), "adapter_config.json", "adapter")
-    return os.fspath(adapter)
+    name = os.fspath(adapter)
+    if _looks_like_path(name):
+        raise ModelNotFoundError(f"no adapter directory named {name!r}")
+    if not downloads_allowed():
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(name, "adapter_config.json"), str):
+            raise ModelNotFoundError(
+                f"no adapter directory named {name!r}, and no Hugging Face adapter {name!r} in the local cache "
+                f"(rankrag downloads nothing unless {ALLOW_DOWNLOADS_ENV}=1)"
+            )
+    return name
+
+
+def resolve_answerer_adapter(answerer_adapter: AdapterChoice, ranker_adapter: str | None, source: str) -> str | None:
+    """The answerer's adapter: None (the base weights answer), "default" (what the ranker adapter's calibration
+    records under ``answerer_adapter``, or a ``rankrag export`` directory's record; else the ranker's adapter,
+    one adapter for both roles as RankRAG trains it) or a directory or Hugging Face id."""
+    if answerer_adapter is None or answerer_adapter == "none":
+        return None
+    if answerer_adapter != "default":
+        return _adapter_location(answerer_adapter)
+    for directory in [Path(ranker_adapter)] if ranker_adapter else []:
+        record = recorded_roles(directory) if directory.is_dir() else {}
+        if "answerer_adapter" in record:
+            return _recorded_path(directory, record["answerer_adapter"], "answerer_adapter")
+    source_dir = Path(source)
+    record = recorded_roles(source_dir) if source_dir.is_dir() else {}
+    if "answerer_adapter" in record:
+        return _recorded_path(source_dir, record["answerer_adapter"], "answerer_adapter")
+    return ranker_adapter
 
 
 def cache_dir() -> Path:
@@ -316,8 +393,8 @@ def load_model_and_tokenizer(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrain
         raise
     if spec.quantization is None:
         model = model.to(spec.device)  # type: ignore[arg-type]  # transformers types .to() for tensors, not device strings
-    if spec.adapter is not None:
-        model = _apply_adapter(model, spec)
+    if spec.adapters():
+        model = _apply_roles(model, spec)
     model.requires_grad_(False)
     return prepare_for_inference(model, tokenizer)
 
@@ -342,25 +419,25 @@ def prepare_for_inference(
 ADAPTER_SAFETENSORS = "adapter_model.safetensors"
 
 
-def _check_adapter_weights(spec: ModelSpec) -> None:
+def _check_adapter_weights(adapter: str, allow_pickle: bool) -> None:
     """Adapters load from safetensors only, like models, unless ``allow_pickle``: PEFT itself falls back to a
     pickled adapter_model.bin when there is no safetensors file."""
-    if spec.allow_pickle or spec.adapter is None:
+    if allow_pickle:
         return
-    local = Path(spec.adapter)
+    local = Path(adapter)
     if local.is_dir():
         problem = None if (local / ADAPTER_SAFETENSORS).is_file() else "it holds no " + ADAPTER_SAFETENSORS
     else:
         from huggingface_hub import hf_hub_download
 
         try:
-            hf_hub_download(spec.adapter, ADAPTER_SAFETENSORS)
+            hf_hub_download(adapter, ADAPTER_SAFETENSORS)
             problem = None
         except Exception as error:  # noqa: BLE001 - missing file, unknown repo or offline without a cached copy
             problem = f"no {ADAPTER_SAFETENSORS} could be found ({str(error).splitlines()[0]})"
     if problem is not None:
         raise ModelNotFoundError(
-            f"adapter {spec.adapter!r} cannot be loaded safely: {problem}; pickle (adapter_model.bin) adapters "
+            f"adapter {adapter!r} cannot be loaded safely: {problem}; pickle (adapter_model.bin) adapters "
             f"load only with allow_pickle=True, and only from a source you trust"
         )
 
@@ -374,18 +451,35 @@ def peft_deprecations_silenced() -> Iterator[None]:
         yield
 
 
-def _apply_adapter(model: PreTrainedModel, spec: ModelSpec) -> PreTrainedModel:
+def _apply_roles(model: PreTrainedModel, spec: ModelSpec) -> PreTrainedModel:
+    """``model`` with the ranker's adapter merged (kept unmerged on a quantized base) and, when the answerer's
+    adapter differs, the per-thread role switch of :mod:`rankrag.model.roles` installed."""
     from peft import PeftModel
 
-    assert spec.adapter is not None
-    _check_adapter_weights(spec)
-    try:
-        with peft_deprecations_silenced():
-            peft_model = PeftModel.from_pretrained(model, spec.adapter)
-    except (OSError, ValueError) as error:
-        raise ModelNotFoundError(f"could not load adapter {spec.adapter!r}: {str(error).splitlines()[0]}") from error
-    deltas = adapter_bypass.collect_deltas(peft_model)
-    # Merged weights score as fast as the base model; a quantized base keeps the adapter unmerged.
-    model = peft_model.merge_and_unload() if spec.quantization is None else peft_model  # type: ignore[assignment]  # peft types merge_and_unload as a torch Module
-    adapter_bypass.install(model, deltas)  # so generation can run on the base weights (RankRAGModel.generator)
-    return model
+    adapters = spec.adapters()
+    names = {path: f"rankrag_{index}" for index, path in enumerate(dict.fromkeys(adapters.values()))}
+    peft_model: Any = model
+    for path, name in names.items():
+        _check_adapter_weights(path, spec.allow_pickle)
+        try:
+            with peft_deprecations_silenced():
+                if isinstance(peft_model, PeftModel):
+                    peft_model.load_adapter(path, adapter_name=name)
+                else:
+                    peft_model = PeftModel.from_pretrained(model, path, adapter_name=name)
+        except (OSError, ValueError) as error:
+            raise ModelNotFoundError(f"could not load adapter {path!r}: {str(error).splitlines()[0]}") from error
+    deltas = {role: roles.collect_deltas(peft_model, names[path]) for role, path in adapters.items()}
+    ranker = names.get(spec.ranker_adapter or "")
+    if ranker is not None:
+        peft_model.set_adapter(ranker)
+    if spec.quantization is not None and ranker is not None:
+        loaded: PreTrainedModel = peft_model  # a quantized base keeps the ranker's adapter unmerged
+    elif ranker is not None:
+        # Merged weights score as fast as the base model.
+        loaded = peft_model.merge_and_unload(adapter_names=[ranker])
+    else:
+        loaded = peft_model.unload()
+    if spec.answerer_adapter != spec.ranker_adapter:
+        roles.install(loaded, deltas, roles.MERGED_ROLE)
+    return loaded

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
+from functools import partial
 from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from rankrag.model import adapter_bypass, calibration_store, generation, loading
-from rankrag.model.backend import Generator
+from rankrag.model import calibration_store, generation, loading, roles
 from rankrag.model.coalescer import ScoreRequest, coalescer_for, score_requests
 from rankrag.model.generation import Generation, GenerationOptions
 from rankrag.model.ranking_prompts import RankingRequest
@@ -64,11 +64,11 @@ class LocalBackend:
         return next(self.model.parameters()).device
 
     @property
-    def separable_adapter(self) -> bool:
-        return adapter_bypass.bypass_for(self.model) is not None
-
-    def check_generator(self, generator: Generator) -> None:
-        """Every choice works in-process: without a separable adapter the weights are what they are."""
+    def adapters(self) -> dict[roles.Role, str | None]:
+        """Each role's adapter (None: the base weights); empty for a model built from a (model, tokenizer) pair."""
+        if self.spec is None:
+            return {}
+        return {"ranker": self.spec.ranker_adapter, "answerer": self.spec.answerer_adapter}
 
     # ------------------------------------------------------------------ ranking
     def score_request(self, request: RankingRequest) -> ScoreRequest:
@@ -92,21 +92,17 @@ class LocalBackend:
         return await coalescer_for(self.model).score(self.score_request(request))
 
     # --------------------------------------------------------------- generation
-    def _weights(self, with_adapter: bool) -> Callable[[], AbstractContextManager[None]]:
-        if with_adapter or not self.separable_adapter:
-            return nullcontext
-        return lambda: adapter_bypass.base_weights(self.model)
+    def _answerer_weights(self) -> Callable[[], AbstractContextManager[None]]:
+        return partial(roles.weights_of, self.model, "answerer")
 
-    def generate(self, prompt_ids: Sequence[int], options: GenerationOptions, *, with_adapter: bool) -> Generation:
-        return generation.generate(self.model, self.tokenizer, prompt_ids, options, self._weights(with_adapter))
+    def generate(self, prompt_ids: Sequence[int], options: GenerationOptions) -> Generation:
+        return generation.generate(self.model, self.tokenizer, prompt_ids, options, self._answerer_weights())
 
-    async def agenerate(
-        self, prompt_ids: Sequence[int], options: GenerationOptions, *, with_adapter: bool
-    ) -> Generation:
-        return await asyncio.to_thread(self.generate, prompt_ids, options, with_adapter=with_adapter)
+    async def agenerate(self, prompt_ids: Sequence[int], options: GenerationOptions) -> Generation:
+        return await asyncio.to_thread(self.generate, prompt_ids, options)
 
-    def stream(self, prompt_ids: Sequence[int], options: GenerationOptions, *, with_adapter: bool) -> Iterator[str]:
-        return generation.stream(self.model, self.tokenizer, prompt_ids, options, self._weights(with_adapter))
+    def stream(self, prompt_ids: Sequence[int], options: GenerationOptions) -> Iterator[str]:
+        return generation.stream(self.model, self.tokenizer, prompt_ids, options, self._answerer_weights())
 
     # -------------------------------------------------------------- the rest
     def calibration(self) -> dict[str, Any] | None:
@@ -130,7 +126,8 @@ def local_source(
     dtype: str,
     quantization: str | None,
     device: str,
-    adapter: str | os.PathLike[str] | None,
+    adapter: loading.AdapterChoice,
+    answerer_adapter: loading.AdapterChoice,
     trust_remote_code: bool,
     allow_pickle: bool,
 ) -> tuple[Hashable, Callable[[], LocalBackend]]:
@@ -143,13 +140,15 @@ def local_source(
         )
     resolved_device = loading.resolve_device(device)
     directory, gguf_file = loading.resolve_source(source)
+    ranker_adapter = loading.resolve_adapter(adapter, directory, gguf_file)
     spec = loading.ModelSpec(
         source=directory,
         gguf_file=gguf_file,
         dtype=loading.resolve_dtype(dtype, resolved_device),
         quantization=loading.resolve_quantization(quantization, resolved_device),
         device=resolved_device,
-        adapter=loading.resolve_adapter(adapter, directory, gguf_file),
+        ranker_adapter=ranker_adapter,
+        answerer_adapter=loading.resolve_answerer_adapter(answerer_adapter, ranker_adapter, directory),
         trust_remote_code=trust_remote_code,
         allow_pickle=allow_pickle,
     )

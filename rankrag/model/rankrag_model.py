@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -19,11 +19,11 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from rankrag.model import answer_prompts
 from rankrag.model.async_iteration import iterate_in_thread
-from rankrag.model.backend import GENERATORS, Backend, BackendAttribute, Generator
+from rankrag.model.backend import Backend, BackendAttribute
 from rankrag.model.dense import DEFAULT_EMBEDDING_MODEL, Embedder, EmbeddingModelSource, resolve_embedder
 from rankrag.model.generation import Generation, GenerationOptions, generation_options
 from rankrag.model.hybrid import FirstStageKind, HybridWeights, check_first_stage_kind
-from rankrag.model.loading import ModelSpec
+from rankrag.model.loading import AdapterChoice, ModelSpec
 from rankrag.model.local_backend import LocalBackend, ModelSource, local_source
 from rankrag.model.passages import BLANK_PASSAGE_SCORE, distinct, is_blank, non_blank, spread
 from rankrag.model.prompts import PromptTemplates, resolve_style
@@ -31,6 +31,7 @@ from rankrag.model.ranking_plan import RankingPlan, check_scores, plan_ranking
 from rankrag.model.ranking_prompts import RankingEncoder, RankingRequest, answer_token_ids, split_prompts
 from rankrag.model.registry import SharedRegistry
 from rankrag.model.results import RAGAnswer, ScoredPassage
+from rankrag.model.roles import Role
 from rankrag.model.scoring_options import Normalization, ScoringOptions, check_normalization
 from rankrag.model.validation import check_alpha, check_passages, check_positive, check_query
 
@@ -46,8 +47,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BLANK_PASSAGE_SCORE",
-    "GENERATORS",
-    "Generator",
     "ModelSource",
     "RankRAGModel",
     "ServedRankRAGModel",
@@ -89,14 +88,9 @@ class RankRAGModel:
         *,
         templates: PromptTemplates | None = None,
         scoring_options: ScoringOptions | None = None,
-        generator: Generator = "auto",
         embedding_model: EmbeddingModelSource | Embedder = DEFAULT_EMBEDDING_MODEL,
     ) -> None:
-        if generator not in GENERATORS:
-            raise ValueError(f"unknown generator {generator!r}; choose one of {GENERATORS}")
-        backend.check_generator(generator)
         self.backend = backend
-        self.generator: Generator = generator
         self.embedding_model = embedding_model
         self.templates = templates or PromptTemplates()
         self.scoring_options = scoring_options or ScoringOptions()
@@ -111,10 +105,10 @@ class RankRAGModel:
         dtype: str = "auto",
         quantization: str | None = None,
         device: str = "auto",
-        adapter: str | os.PathLike[str] | None = "default",
+        adapter: AdapterChoice = "default",
+        answerer_adapter: AdapterChoice = "default",
         trust_remote_code: bool = False,
         allow_pickle: bool = False,
-        generator: Generator = "auto",
         embedding_model: EmbeddingModelSource | Embedder = DEFAULT_EMBEDDING_MODEL,
     ) -> RankRAGModel:
         """Load (or fetch from the process-wide registry) a model.
@@ -122,22 +116,26 @@ class RankRAGModel:
         ``source``: None for the embedded SmolLM2-135M-Instruct, a Hugging Face id, a local directory,
         a ``.gguf`` file, or a ``(model, tokenizer)`` pair. ``dtype``: float32, bfloat16, float16 or auto
         (bfloat16 on CUDA, float32 on CPU). ``quantization``: None, "4bit" or "8bit" (bitsandbytes; the
-        output layer stays unquantized). ``adapter``: a LoRA adapter directory or id, "default" (the
-        shipped RankRAG adapter for the embedded model, none for other models) or None. ``generator``: which
-        weights answer when an adapter is loaded: "adapter", "base" (the same loaded instance with the adapter's
-        contribution removed while generating; ranking keeps the adapter) or "auto" (what the adapter's
-        calibration file records under ``generator``, else "adapter"; the shipped adapter records "base").
+        output layer stays unquantized).
+
+        Two roles share the loaded weights (:mod:`rankrag.model.roles`): the ranker scores, the answerer
+        generates. ``adapter``: the RankRAG LoRA adapter (a directory or id), which ranks and, as RankRAG trains
+        one model for both jobs, also answers unless ``answerer_adapter`` says otherwise; "default" is the
+        shipped adapter for the embedded model, what a ``rankrag export`` directory records, else none; None
+        for the zero-shot base. ``answerer_adapter``: the answerer's own adapter directory or id, None for the
+        base weights, or "default": what ``adapter``'s calibration records under ``answerer_adapter`` (the
+        shipped one records the answerer the project measured best, ``docs/evaluation.md``), else ``adapter``.
         ``embedding_model``: the dense signal of :meth:`rerank` when the retriever gives none: "default" (the
         embedded all-MiniLM-L6-v2), a sentence-transformers directory or Hugging Face id, an
         :class:`~rankrag.model.dense.Embedder`, or None (no dense signal). It is loaded on first use.
         """
-        if generator not in GENERATORS:
-            raise ValueError(f"unknown generator {generator!r}; choose one of {GENERATORS}")
-        key, load_backend = local_source(source, dtype, quantization, device, adapter, trust_remote_code, allow_pickle)
+        key, load_backend = local_source(
+            source, dtype, quantization, device, adapter, answerer_adapter, trust_remote_code, allow_pickle
+        )
         loaded = _REGISTRY.get_or_create(key, lambda: cls(load_backend()))
-        if generator == "auto" and embedding_model == DEFAULT_EMBEDDING_MODEL:
+        if embedding_model == DEFAULT_EMBEDDING_MODEL:
             return loaded
-        return loaded.with_options(generator=generator, embedding_model=embedding_model)
+        return loaded.with_options(embedding_model=embedding_model)
 
     # Kept twin: HTTPBackend.connect takes the same server parameters; this public signature spells them out for
     # users and their IDEs, and adds what belongs to the model (embedding_model).
@@ -158,6 +156,7 @@ class RankRAGModel:
         top_logprobs: int = 20,
         max_attempts: int = 4,
         calibration: str | os.PathLike[str] | None = None,
+        role_models: Mapping[str, str] | None = None,
         embedding_model: EmbeddingModelSource | Embedder = DEFAULT_EMBEDDING_MODEL,
     ) -> ServedRankRAGModel:
         """A model served over HTTP (llama.cpp, vLLM, any OpenAI-compatible ``/v1/completions``), usable
@@ -170,7 +169,10 @@ class RankRAGModel:
         does not report one; ``strict_tokens``: refuse prompts a text-only server would re-tokenize differently;
         ``top_logprobs``: logprobs asked per ranking request; ``max_attempts``: tries per request on
         connection errors; ``calibration``: the served model's ``rankrag_calibration.json`` or the
-        ``rankrag export`` directory holding it; ``embedding_model``: as in :meth:`load`, computed in this
+        ``rankrag export`` directory holding it; ``role_models``: the served model each role's requests name
+        (``{"ranker": ..., "answerer": ...}``; by default a served model named after the role where the server
+        lists one, as vLLM's ``--lora-modules ranker=... answerer=...`` and ``rankrag serve`` on an export do, else
+        ``model``); ``embedding_model``: as in :meth:`load`, computed in this
         process, or a :class:`~rankrag.served.embeddings.ServedEmbedder` for a server's ``/v1/embeddings``.
         See docs/serving.md.
         """
@@ -192,6 +194,7 @@ class RankRAGModel:
             top_logprobs=top_logprobs,
             max_attempts=max_attempts,
             calibration=calibration,
+            role_models=role_models,
         )
         return ServedRankRAGModel(
             backend, templates=templates, scoring_options=options, embedding_model=embedding_model
@@ -202,16 +205,14 @@ class RankRAGModel:
         *,
         templates: PromptTemplates | None = None,
         scoring_options: ScoringOptions | None = None,
-        generator: Generator | None = None,
         embedding_model: EmbeddingModelSource | Embedder = _UNCHANGED,
     ) -> RankRAGModel:
         """A handle on the same backend (the same loaded weights or server connection) with other prompts,
-        scoring options, generator or embedding model (``embedding_model=None`` turns the dense signal off)."""
+        scoring options or embedding model (``embedding_model=None`` turns the dense signal off)."""
         return type(self)(
             self.backend,
             templates=templates or self.templates,
             scoring_options=scoring_options or self.scoring_options,
-            generator=generator or self.generator,
             embedding_model=self.embedding_model if embedding_model is _UNCHANGED else embedding_model,
         )
 
@@ -463,16 +464,10 @@ class RankRAGModel:
 
     # --------------------------------------------------------------- generation
     @property
-    def generates_with_adapter(self) -> bool:
-        """Whether answers come from the adapted weights. False when :attr:`generator` (or, for "auto", the
-        adapter's calibration) says "base"; then generation runs on the base weights of this same instance."""
-        if not self.backend.separable_adapter:
-            return True  # no adapter that can be set aside: the weights are what they are
-        choice = self.generator
-        if choice == "auto":
-            recorded = (self.calibration or {}).get("generator")
-            choice = "base" if recorded == "base" else "adapter"
-        return choice == "adapter"
+    def adapters(self) -> dict[Role, str | None]:
+        """Each role's adapter: ``{"ranker": ..., "answerer": ...}`` (None: the base weights). A served model
+        reports what its calibration records; a model built from a (model, tokenizer) pair reports {}."""
+        return self.backend.adapters
 
     def _generation_options(
         self, options: GenerationOptions | None = None, **overrides: Unpack[GenerationOverrides]
@@ -499,9 +494,7 @@ class RankRAGModel:
     ) -> Generation:
         """Generate from prompt token ids: greedy unless ``temperature`` > 0. ``options`` and the keywords
         (``max_new_tokens``, ``temperature``, ``top_p``, ``stop``, ``seed``) are :class:`GenerationOptions` fields."""
-        return self.backend.generate(
-            prompt_ids, generation_options(options, **overrides), with_adapter=self.generates_with_adapter
-        )
+        return self.backend.generate(prompt_ids, generation_options(options, **overrides))
 
     def stream_ids(
         self,
@@ -510,9 +503,7 @@ class RankRAGModel:
         **overrides: Unpack[GenerationOverrides],
     ) -> Iterator[str]:
         """Like :meth:`generate_ids`, yielding text chunks as they are produced."""
-        return self.backend.stream(
-            prompt_ids, generation_options(options, **overrides), with_adapter=self.generates_with_adapter
-        )
+        return self.backend.stream(prompt_ids, generation_options(options, **overrides))
 
     async def agenerate_ids(
         self,
@@ -521,9 +512,7 @@ class RankRAGModel:
         **overrides: Unpack[GenerationOverrides],
     ) -> Generation:
         """Async :meth:`generate_ids`, off the event loop."""
-        return await self.backend.agenerate(
-            prompt_ids, generation_options(options, **overrides), with_adapter=self.generates_with_adapter
-        )
+        return await self.backend.agenerate(prompt_ids, generation_options(options, **overrides))
 
     async def astream_ids(
         self,

@@ -7,12 +7,14 @@ and probes one ranking prompt plain and under a logit bias (:class:`ServerInfo` 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
 from rankrag.model.prompts import PromptTemplates
 from rankrag.model.ranking_prompts import RankingEncoder, answer_token_ids
+from rankrag.model.roles import ROLES
 from rankrag.model.scoring_options import ScoringOptions
 from rankrag.served.client import ServerClient
 from rankrag.served.errors import ServedModelNotFoundError, ServerResponseError, TokenizerMismatchError
@@ -35,6 +37,25 @@ _TOKENIZE: dict[str, tuple[str, Any, bool]] = {
 }
 
 
+def resolve_role_models(model: str, names: Sequence[str], given: Mapping[str, str], base_url: str) -> dict[str, str]:
+    """The served model each role's requests name: ``given`` (checked against the server's list), else a served
+    model named after the role (``ranker``, ``answerer``: the LoRA names ``rankrag export`` gives vLLM, the aliases
+    ``rankrag serve`` gives an export's roles), else ``model``."""
+    unknown = set(given) - set(ROLES)
+    if unknown:
+        raise ValueError(f"role_models names unknown role(s) {sorted(unknown)}; roles are {ROLES}")
+    chosen: dict[str, str] = {}
+    for role in ROLES:
+        name = given.get(role) or (role if role in names else model)
+        if name not in names:
+            raise ServedModelNotFoundError(
+                f"role_models[{role!r}] is {name!r}, but the model server at {base_url} serves only "
+                f"{', '.join(repr(n) for n in names)}"
+            )
+        chosen[role] = name
+    return chosen
+
+
 async def handshake(
     client: ServerClient,
     model: str,
@@ -45,6 +66,7 @@ async def handshake(
     context_window: int | None,
     tokenizer_given: bool,
     top_logprobs: int,
+    role_models: Mapping[str, str] | None = None,
 ) -> ServerInfo:
     listing = await client.request("GET", "/v1/models")
     entries = listing.get("data") if isinstance(listing, dict) else None
@@ -59,6 +81,7 @@ async def handshake(
             f"{', '.join(repr(n) for n in names) or 'no model'}. Pass one of those as model= "
             f"(llama-cpp-python: --model_alias; vLLM: --served-model-name)"
         )
+    chosen = resolve_role_models(model, names, role_models or {}, client.base_url)
     owners = {str(e.get("owned_by", "")).lower() for e in entries}
     flavor: Flavor = (
         "vllm"
@@ -74,6 +97,7 @@ async def handshake(
         model=model,
         flavor=flavor,
         models=names,
+        role_models=chosen,
         prompt_mode="ids",
         context_window=None,
         context_window_source="unknown",

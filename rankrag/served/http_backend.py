@@ -14,14 +14,14 @@ import logging
 import math
 import numbers
 import os
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
 from typing import Any
 
-from rankrag.model.backend import Generator
 from rankrag.model.calibration_store import load_calibration, read_calibration_file
 from rankrag.model.generation import Generation, GenerationOptions, cut_at_stop, stop_filtered
 from rankrag.model.prompts import PromptTemplates
 from rankrag.model.ranking_prompts import RankingRequest
+from rankrag.model.roles import ROLES, Role
 from rankrag.model.scoring_options import ScoringOptions, check_normalization
 from rankrag.served import protocol
 from rankrag.served.client import ServerClient
@@ -81,6 +81,7 @@ class HTTPBackend:
         top_logprobs: int = 20,
         max_attempts: int = 4,
         calibration: str | os.PathLike[str] | None = None,
+        role_models: Mapping[str, str] | None = None,
     ) -> HTTPBackend:
         """Check the arguments, connect, and run the handshake; see :meth:`RankRAGModel.connect`."""
         if not isinstance(model, str) or not model.strip():
@@ -107,6 +108,7 @@ class HTTPBackend:
                     context_window=context_window,
                     tokenizer_given=tokenizer is not None,
                     top_logprobs=top_logprobs,
+                    role_models=role_models,
                 )
             )
         except ServerDisconnectedError as error:
@@ -136,16 +138,11 @@ class HTTPBackend:
         return f"server:{self.client.base_url}"
 
     @property
-    def separable_adapter(self) -> bool:
-        return False
-
-    def check_generator(self, generator: Generator) -> None:
-        """A server holds one set of weights, so ``generator="base"`` (answering without the adapter) is refused."""
-        if generator == "base":
-            raise ValueError(
-                "a served model generates with the weights its server holds; serve the base model separately "
-                "(or connect to an unmerged export) to answer without the adapter"
-            )
+    def adapters(self) -> dict[Role, str | None]:
+        """Each role's adapter as the calibration records it (``rankrag export``); {} when it records none. Which
+        served model answers for each role is :attr:`ServerInfo.role_models`."""
+        record = self.calibration() or {}
+        return {role: record.get(f"{role}_adapter") for role in ROLES if f"{role}_adapter" in record}
 
     def calibration(self) -> dict[str, Any] | None:
         """The calibration given to connect, else the one stored under the served model's name."""
@@ -237,7 +234,7 @@ class HTTPBackend:
     def _generation_payload(self, ids: list[int], options: GenerationOptions, *, stream: bool) -> dict[str, Any]:
         sampling = options.temperature > 0
         payload: dict[str, Any] = {
-            "model": self.info.model,
+            "model": self.info.model_for("answerer"),
             "prompt": self.wire.prompt(ids),
             "max_tokens": options.max_new_tokens,
             "temperature": float(options.temperature),
@@ -253,13 +250,11 @@ class HTTPBackend:
             payload.pop("return_tokens_as_token_ids", None)
         return payload
 
-    def generate(self, prompt_ids: Sequence[int], options: GenerationOptions, *, with_adapter: bool) -> Generation:
-        """Generate on the server (``with_adapter`` is moot: the server holds one set of weights)."""
+    def generate(self, prompt_ids: Sequence[int], options: GenerationOptions) -> Generation:
+        """Generate on the server, with the served model of the answerer's role."""
         return self.client.run(self._generate(self._check_prompt(prompt_ids, options), options))
 
-    async def agenerate(
-        self, prompt_ids: Sequence[int], options: GenerationOptions, *, with_adapter: bool
-    ) -> Generation:
+    async def agenerate(self, prompt_ids: Sequence[int], options: GenerationOptions) -> Generation:
         return await self.client.call(self._generate(self._check_prompt(prompt_ids, options), options))
 
     async def _generate(self, ids: list[int], options: GenerationOptions) -> Generation:
@@ -279,7 +274,7 @@ class HTTPBackend:
             finish_reason="stop" if stopped else (reason or "stop"),
         )
 
-    def stream(self, prompt_ids: Sequence[int], options: GenerationOptions, *, with_adapter: bool) -> Iterator[str]:
+    def stream(self, prompt_ids: Sequence[int], options: GenerationOptions) -> Iterator[str]:
         """Text chunks as the server streams them (server-sent events); stopping early cancels the request."""
         ids = self._check_prompt(prompt_ids, options)
         return stop_filtered(self.client.iterate(lambda: self._stream_raw(ids, options)), options.stop)

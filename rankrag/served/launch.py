@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ ExtraBuffers = Literal["auto", "on", "off"]
 EXTRA_BUFFERS: tuple[ExtraBuffers, ...] = ("auto", "on", "off")
 
 DEFAULT_ALIAS = "smollm2"
+ANSWERER_ALIAS = "answerer"  # the served name of the answerer role (rankrag.served.handshake.resolve_role_models)
+ANSWERER_GGUF = "answerer.gguf"  # rankrag.model.export.ANSWERER_GGUF_PATH's name (not imported: no torch here)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_N_CTX = 2048
@@ -62,6 +65,9 @@ class ServeOptions:
     extra_args: tuple[str, ...] = ()
     start_timeout_s: float = 300.0
     probe_timeout_s: float = 120.0
+    answerer_model: Path | None = None
+    """The answerer role's GGUF when its weights differ from ``model``'s (``rankrag export``'s
+    ``gguf/answerer.gguf``): served beside ``model`` as a second model named ``answerer``."""
 
     def __post_init__(self) -> None:
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 1 <= self.port <= 65535:
@@ -74,6 +80,13 @@ class ServeOptions:
             raise ValueError(f"threads must be a positive integer, got {self.threads!r}")
         if not self.alias.strip():
             raise ValueError("alias must be a non-empty model name")
+        if self.answerer_model is not None and self.alias == ANSWERER_ALIAS:
+            raise ValueError(f"alias {ANSWERER_ALIAS!r} is the answerer role's served name; choose another")
+        if self.answerer_model is not None and self.extra_args:
+            raise ValueError(
+                "arguments for llama_cpp.server cannot be added when an export's two roles are served (the server "
+                "then reads its settings from a config file only)"
+            )
 
     @property
     def connect_host(self) -> str:
@@ -113,6 +126,12 @@ def resolve_model(model: str | os.PathLike[str] | None) -> Path:
     return path
 
 
+def resolve_answerer_model(model: Path) -> Path | None:
+    """The answerer's GGUF beside an exported ``gguf/model.gguf``, when the export has one."""
+    answerer = model.parent / ANSWERER_GGUF
+    return answerer if model.name == "model.gguf" and answerer.is_file() else None
+
+
 def export_directory(model: Path) -> Path | None:
     """The ``rankrag export`` directory holding this GGUF and its calibration, if it is one."""
     root = model.parent.parent
@@ -121,11 +140,31 @@ def export_directory(model: Path) -> Path | None:
     return None
 
 
-def server_command(options: ServeOptions, *, extra_buffer_types: bool) -> list[str]:
-    """The command line of the server process (this Python, so the same environment)."""
+def role_config(options: ServeOptions) -> dict[str, object]:
+    """llama-cpp-python's ``--config_file`` content serving ``options.model`` as ``options.alias`` and the answerer's
+    GGUF as ``answerer``. Its server keeps one model in memory and swaps on a request for the other."""
+    threads = {} if options.threads is None else {"n_threads": options.threads, "n_threads_batch": options.threads}
+    models = [(options.model, options.alias), (options.answerer_model, ANSWERER_ALIAS)]
+    return {
+        "host": options.host,
+        "port": options.port,
+        "models": [
+            {"model": str(path), "model_alias": alias, "n_ctx": options.n_ctx, "verbose": False, **threads}
+            for path, alias in models
+        ],
+    }
+
+
+def server_command(options: ServeOptions, *, extra_buffer_types: bool, config: Path | None = None) -> list[str]:
+    """The command line of the server process (this Python, so the same environment); with two roles, the
+    models are in ``config`` (written by :func:`role_config`)."""
     command = [sys.executable, "-m", "rankrag.served.llama_server"]
     if not extra_buffer_types:
         command.append(NO_EXTRA_BUFFER_TYPES)
+    if options.answerer_model is not None:
+        if config is None:
+            raise ValueError("serving two roles needs the config file that role_config() describes")
+        return [*command, "--config_file", str(config)]
     command += ["--model", str(options.model), "--model_alias", options.alias]
     command += ["--host", options.host, "--port", str(options.port), "--n_ctx", str(options.n_ctx)]
     if options.threads is not None:
@@ -258,7 +297,13 @@ def _probe(process: subprocess.Popen[bytes], options: ServeOptions, log: Path | 
 
 
 def _start(options: ServeOptions, extra_buffer_types: bool, log: Path | None) -> subprocess.Popen[bytes]:
-    command = server_command(options, extra_buffer_types=extra_buffer_types)
+    config = None
+    if options.answerer_model is not None:
+        descriptor, name = tempfile.mkstemp(prefix="rankrag-serve-", suffix=".json")
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            json.dump(role_config(options), file)
+        config = Path(name)
+    command = server_command(options, extra_buffer_types=extra_buffer_types, config=config)
     if log is None:
         return subprocess.Popen(command)
     with log.open("ab") as handle:
@@ -368,8 +413,9 @@ def serve(
         server = launch(options, extra_buffers=extra_buffers, say=write)
     try:
         kernels = "on" if server.extra_buffer_types else "off"
+        roles = "" if options.answerer_model is None else f" and {options.answerer_model} as {ANSWERER_ALIAS!r}"
         print(
-            f"rankrag serve: serving {options.model} as {options.alias!r} at {server.url} (n_ctx {options.n_ctx}, "
+            f"rankrag serve: serving {options.model} as {options.alias!r}{roles} at {server.url} (n_ctx {options.n_ctx}, "
             f"llama.cpp's extra CPU buffer types {kernels}); Ctrl-C stops it.\n"
             f"rankrag serve: connect with {connect_hint(options)}",
             file=stream,

@@ -14,6 +14,7 @@ from typing import Any, Literal, cast
 from transformers import PreTrainedTokenizerBase
 
 from rankrag.errors import PromptTooLongError
+from rankrag.model.roles import Role
 from rankrag.served import protocol
 from rankrag.served.client import ServerClient
 from rankrag.served.errors import TokenizerMismatchError
@@ -42,6 +43,11 @@ class ServerInfo:
     raw_logprobs: bool = False
     logit_bias: bool = False
     notes: list[str] = field(default_factory=list)
+    role_models: dict[str, str] = field(default_factory=dict)
+    """The served model each role's requests name (see :func:`rankrag.served.handshake.role_models`)."""
+
+    def model_for(self, role: Role) -> str:
+        return self.role_models.get(role, self.model)
 
 
 def first_difference(a: Sequence[int], b: Sequence[int]) -> int:
@@ -130,7 +136,7 @@ class ServerWire:
     ) -> protocol.FirstToken:
         """One greedy token with its top ``logprobs``, optionally under a logit bias."""
         payload: dict[str, Any] = {
-            "model": self.info.model,
+            "model": self.info.model_for("ranker"),
             "prompt": prompt,
             "max_tokens": 1,
             "temperature": 0.0,

@@ -38,8 +38,8 @@ from rankrag.train.pool import pool_qa_queries, pool_ranking_queries
 from rankrag.train.shapes import RANKRAG_SHAPE, SHAPES, USER_SHAPES
 from rankrag.train.sources import QAQuery, RankingQuery, qa_queries, ranking_queries
 
-TASKS = ("context_ranking", "context_qa", "retrieval_qa", "multi_ranking")
-QA_TASKS = ("context_qa", "retrieval_qa")
+TASKS = ("context_ranking", "context_qa", "retrieval_qa", "multi_ranking", "no_answer_qa")
+QA_TASKS = ("context_qa", "retrieval_qa", "no_answer_qa")
 # General instructions answered by the base model itself (rankrag.train.replay): added to a blend, not drawn.
 REPLAY_TASK = "replay"
 # Ranking dominates, as in the paper's ranking-heavy stage 2 for a reranker; QA keeps a sixth so the model
@@ -50,7 +50,10 @@ DEFAULT_TASK_RATIOS: dict[str, float] = {
     "context_qa": 0.10,
     "retrieval_qa": 0.06,
     "multi_ranking": 0.04,
+    "no_answer_qa": 0.0,
 }
+# The answer to a question whose passages lack the answer: ChatQA's (and so RankRAG's) wording for it.
+NO_ANSWER_TEXT = "Sorry. I cannot find the answer based on the context."
 # Share of the QA examples rendered in a user's prompt shape (rankrag.train.shapes) instead of RankRAG's own.
 DEFAULT_USER_SHAPE_SHARE = 0.0
 # Sampling weight x availability sets each source's share. In-domain web-search pairs (TREC DL train
@@ -208,6 +211,15 @@ def retrieval_qa_example(query: QAQuery, seed: int) -> BlendExample | None:
     )
 
 
+def no_answer_example(query: QAQuery, seed: int) -> BlendExample | None:
+    """The question over its distractors only (gold passages removed), answered with :data:`NO_ANSWER_TEXT`."""
+    if len(query.distractors) < 2:
+        return None
+    passages = list(query.distractors[:MULTI_PASSAGES])
+    _rng(seed, "naqa", query.source, query.question).shuffle(passages)
+    return BlendExample("no_answer_qa", query.source, query.group, query.question, tuple(passages), NO_ANSWER_TEXT)
+
+
 def context_qa_example(query: QAQuery) -> BlendExample:
     return BlendExample("context_qa", query.source, query.group, query.question, query.gold, query.answers[0])
 
@@ -355,6 +367,9 @@ def build_blend(data_dir: str | os.PathLike[str] | None, config: BlendConfig | N
         rqa = retrieval_qa_example(qa_query, config.seed)
         if rqa is not None:
             pools["retrieval_qa"].setdefault(qa_query.source, []).append(rqa)
+        unanswerable = no_answer_example(qa_query, config.seed)
+        if unanswerable is not None:
+            pools["no_answer_qa"].setdefault(qa_query.source, []).append(unanswerable)
     chosen: list[BlendExample] = []
     for task in TASKS:
         if targets[task] == 0:

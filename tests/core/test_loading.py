@@ -111,7 +111,9 @@ def test_embedded_gguf_is_materialised_as_a_plain_model(smollm2_dir: Path) -> No
 def test_local_safetensors_directory_loads_and_is_shared(tiny_model_dir: Path, tiny_model) -> None:
     loaded = RankRAGModel.load(tiny_model_dir, device="cpu")
     assert RankRAGModel.load(str(tiny_model_dir) + "/", dtype="float32") is loaded
-    assert loaded.spec is not None and loaded.spec.adapter is None  # "default" adapter only for the embedded model
+    assert (
+        loaded.spec is not None and loaded.spec.ranker_adapter is None
+    )  # "default" adapter only for the embedded model
     assert loaded.score(QUESTION, PASSAGES) == pytest.approx(tiny_model.score(QUESTION, PASSAGES), abs=1e-6)
 
 

@@ -21,15 +21,15 @@ def test_same_arguments_return_the_same_instance(embedded_model) -> None:
 def test_equal_specs_written_differently_share_the_instance(embedded_model) -> None:
     from rankrag.model.embedded import embedded_llm_path
 
-    if embedded_model.spec.adapter is not None:
+    if embedded_model.spec.ranker_adapter is not None:
         pytest.skip("a shipped adapter makes the default load differ from the bare GGUF")
     assert RankRAGModel.load(embedded_llm_path(), dtype="fp32", device="cpu") is embedded_model
     assert RankRAGModel.load(str(embedded_llm_path()), dtype="float32", adapter=None) is embedded_model
 
 
 def test_base_model_differs_only_when_an_adapter_ships(embedded_model, base_model) -> None:
-    assert (base_model is embedded_model) == (embedded_model.spec.adapter is None)
-    assert base_model.spec.adapter is None
+    assert (base_model is embedded_model) == (embedded_model.spec.ranker_adapter is None)
+    assert base_model.spec.ranker_adapter is None
 
 
 def test_with_options_shares_the_weights(embedded_model) -> None:

@@ -111,7 +111,7 @@ FRESH_PROCESS = textwrap.dedent(
 def fresh_process_result(model, squad_passages) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Load, score and generate in a new interpreter with every socket refused and no offline variables set."""
     passages = [p["text"][:300] for p in squad_passages[:6]]
-    adapter = model.spec.adapter if model.spec is not None else None
+    adapter = model.spec.ranker_adapter if model.spec is not None else None
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
     completed = subprocess.run(
         [sys.executable, "-c", FRESH_PROCESS, json.dumps([QUESTION, passages, adapter])],

@@ -18,7 +18,14 @@ from typing import Any
 import pytest
 
 from rankrag.served.errors import ServerLaunchError
-from rankrag.served.launch import ExtraBuffers, LaunchedServer, ServeOptions, launch, resolve_model
+from rankrag.served.launch import (
+    ExtraBuffers,
+    LaunchedServer,
+    ServeOptions,
+    launch,
+    resolve_answerer_model,
+    resolve_model,
+)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 ALIAS = "smollm2"
@@ -52,8 +59,15 @@ def start_llama_server(log_dir: Path, *, n_ctx: int = 2048, model_path: Path | N
             'llama-cpp-python is not installed (pip install "rankrag[server]"); the served tests need its server'
         )
     port = free_port()
+    served = resolve_model(model_path)
     options = ServeOptions(
-        model=resolve_model(model_path), alias=ALIAS, port=port, n_ctx=n_ctx, threads=2, start_timeout_s=SERVER_START_S
+        model=served,
+        alias=ALIAS,
+        port=port,
+        n_ctx=n_ctx,
+        threads=2,
+        start_timeout_s=SERVER_START_S,
+        answerer_model=resolve_answerer_model(served),
     )
     try:
         server = launch(options, extra_buffers=_extra_buffers, log=log_dir / f"llama-server-{port}.log", say=print)

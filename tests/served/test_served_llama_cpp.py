@@ -94,6 +94,36 @@ def test_the_exported_rankrag_gguf_serves_the_tuned_scores(
     assert max(deltas) <= 0.06 and sum(deltas) / len(deltas) <= 0.03, report
 
 
+ROLE_QUESTIONS = [
+    ("What is the capital of France?", ["Paris is the capital and largest city of France.", "Bananas are yellow."]),
+    ("Who wrote Hamlet?", ["Hamlet is a tragedy written by William Shakespeare.", "The Seine flows through Paris."]),
+    ("What do bees make?", ["Honey bees make honey from the nectar of flowers.", "Tokyo is the capital of Japan."]),
+]
+
+
+def test_an_exported_model_serves_each_role(
+    exported_roles: Path, roles_model: RankRAGModel, passages: list[str], tmp_path: Path
+) -> None:
+    """`rankrag serve` on an export whose answerer has its own adapter serves two models (llama-cpp-python swaps
+    them); connect() sends ranking requests to the ranker's and generation to the answerer's."""
+    server = start_llama_server(tmp_path, model_path=exported_roles)
+    try:
+        with RankRAGModel.connect(server.url, model=ALIAS, calibration=exported_roles) as served:
+            assert served.info.role_models == {"ranker": ALIAS, "answerer": "answerer"}
+            local, remote = roles_model.score(QUESTION, passages[:8]), served.score(QUESTION, passages[:8])
+            answers = [served.generate(q, p, max_new_tokens=16) for q, p in ROLE_QUESTIONS]
+            with RankRAGModel.connect(server.url, model=ALIAS, role_models={"answerer": ALIAS}) as ranker_answers:
+                by_ranker = [ranker_answers.generate(q, p, max_new_tokens=16) for q, p in ROLE_QUESTIONS]
+    finally:
+        server.stop()
+    deltas = [abs(a - b) for a, b in zip(local, remote)]
+    assert max(deltas) <= 0.06 and sum(deltas) / len(deltas) <= 0.03, deltas
+    in_process = [roles_model.generate(q, p, max_new_tokens=16) for q, p in ROLE_QUESTIONS]
+    print({"served answerer": answers, "in-process answerer": in_process, "served ranker": by_ranker})
+    assert answers != by_ranker  # the answerer's requests reach another model than the ranker's
+    assert sum(a == b for a, b in zip(answers, in_process)) >= 2, (answers, in_process)
+
+
 def test_reading_a_missing_token_by_logit_bias_gives_the_same_scores(
     llama_server: LlamaServer, served: RankRAGModel, passages: list[str]
 ) -> None:
