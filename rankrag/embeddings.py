@@ -16,13 +16,15 @@ extra installs (``rankrag[langchain]``, ``rankrag[llamaindex]``); without them t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
 from rankrag.model.embedded import EMBEDDING_NAME, EMBEDDING_PACKAGE, embedding_model_path
 from rankrag.optional import require
 
-__all__ = ["EMBEDDING_NAME", "EMBEDDING_PACKAGE", "embedding_model_path", "require_embeddings"]
+__all__ = ["EMBEDDING_NAME", "EMBEDDING_PACKAGE", "embedding_model_path", "quiet_load", "require_embeddings"]
 
 
 def require_embeddings(module: str, extra: str, purpose: str) -> tuple[ModuleType, Path]:
@@ -30,3 +32,14 @@ def require_embeddings(module: str, extra: str, purpose: str) -> tuple[ModuleTyp
     and return it with the embedded model's directory; a missing one names ``rankrag[extra]``."""
     require("sentence_transformers", extra, purpose)
     return require(module, extra, purpose), embedding_model_path()
+
+
+@contextmanager
+def quiet_load(path: Path) -> Iterator[None]:
+    """Build the embedded model from ``path`` inside this: transformers' "Loading weights" bar stays off for
+    that load (about 90 MB, under a second), by the rule every small local model's load follows
+    (:func:`rankrag.model.loading.progress_bar_for`), imported only here, where transformers is needed anyway."""
+    from rankrag.model.loading import progress_bar_for
+
+    with progress_bar_for(str(path)):
+        yield

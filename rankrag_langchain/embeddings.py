@@ -10,7 +10,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from rankrag.embeddings import require_embeddings
+from rankrag.embeddings import quiet_load, require_embeddings
 
 
 def embedded_embeddings(**options: Any) -> Embeddings:
@@ -23,5 +23,6 @@ def embedded_embeddings(**options: Any) -> Embeddings:
     :class:`rankrag.MissingDependencyError` with the install command.
     """
     module, path = require_embeddings("langchain_huggingface", "langchain", "embedded_embeddings()")
-    embeddings: Embeddings = module.HuggingFaceEmbeddings(model_name=str(path), **options)
+    with quiet_load(path):  # no "Loading weights" bar for a load of under a second
+        embeddings: Embeddings = module.HuggingFaceEmbeddings(model_name=str(path), **options)
     return embeddings

@@ -11,7 +11,7 @@ from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from rankrag.embeddings import require_embeddings
+from rankrag.embeddings import quiet_load, require_embeddings
 
 
 def embedded_embed_model(**options: Any) -> BaseEmbedding:
@@ -25,5 +25,6 @@ def embedded_embed_model(**options: Any) -> BaseEmbedding:
     this raises :class:`rankrag.MissingDependencyError` with the install command.
     """
     module, path = require_embeddings("llama_index.embeddings.huggingface", "llamaindex", "embedded_embed_model()")
-    embed_model: BaseEmbedding = module.HuggingFaceEmbedding(model_name=str(path), **options)
+    with quiet_load(path):  # no "Loading weights" bar for a load of under a second
+        embed_model: BaseEmbedding = module.HuggingFaceEmbedding(model_name=str(path), **options)
     return embed_model

@@ -25,6 +25,17 @@ def test_embedded_embeddings_is_the_packaged_minilm(embeddings) -> None:  # type
     assert other.embed_documents([QUERY])[0] == pytest.approx(vector, abs=1e-5)
 
 
+def test_building_it_prints_no_loading_bar(capfd: pytest.CaptureFixture[str]) -> None:
+    """The load takes under a second: transformers' "Loading weights" bar stays off for it, and on afterwards."""
+    from transformers.utils import logging as transformers_logging
+
+    capfd.readouterr()
+    embedded_embeddings()
+    captured = capfd.readouterr()
+    assert "Loading weights" not in captured.err + captured.out
+    assert transformers_logging.is_progress_bar_enabled()
+
+
 def test_embedded_embeddings_without_its_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     from rankrag import MissingDependencyError
 

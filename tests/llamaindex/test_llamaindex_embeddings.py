@@ -34,6 +34,17 @@ def test_in_a_real_index(embed_model) -> None:  # type: ignore[no-untyped-def]
     assert best.node.get_content() == texts[0]
 
 
+def test_building_it_prints_no_loading_bar(capfd: pytest.CaptureFixture[str]) -> None:
+    """The load takes under a second: transformers' "Loading weights" bar stays off for it, and on afterwards."""
+    from transformers.utils import logging as transformers_logging
+
+    capfd.readouterr()
+    embedded_embed_model()
+    captured = capfd.readouterr()
+    assert "Loading weights" not in captured.err + captured.out
+    assert transformers_logging.is_progress_bar_enabled()
+
+
 def test_without_its_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "llama_index.embeddings.huggingface", None)  # makes the import fail
     with pytest.raises(
