@@ -28,3 +28,21 @@ def section_blocks(heading: str, language: str) -> list[str]:
     if not found:
         raise AssertionError(f"README has no section {heading!r}")
     return blocks
+
+
+def section_text(heading: str) -> str:
+    """The whole text under the heading whose text is ``heading`` (prose and code), up to the next heading."""
+    lines: list[str] = []
+    inside, fence, found = False, False, False
+    for line in README.read_text(encoding="utf-8").splitlines():
+        if not fence and line.startswith("#"):
+            inside = line.lstrip("#").strip() == heading
+            found = found or inside
+            continue
+        if line.startswith("```"):
+            fence = not fence
+        if inside:
+            lines.append(line)
+    if not found:
+        raise AssertionError(f"README has no section {heading!r}")
+    return "\n".join(lines)

