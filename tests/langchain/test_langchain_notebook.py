@@ -45,6 +45,9 @@ def test_quickstart_notebook_runs(venv_kernel: str, tmp_path: Path) -> None:
         output.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
     )
     assert "shared: True True" in outputs
+    everything = "".join(str(output) for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs)
+    assert "IProgress not found" not in everything  # tqdm's warning without ipywidgets
+    assert "Loading weights" not in everything  # the embeddings' bar: under a second of work
     assert "Answer:" in outputs and "21 February 1804" in outputs
     assert "Steam_engine#2" in outputs  # the paragraph holding the answer is among the cited sources
     assert "32 passages indexed" in outputs
