@@ -53,17 +53,20 @@ def contains_gold(prediction: str, answers: list[str]) -> float:
     return float(any(normalize_answer(a) and normalize_answer(a) in text for a in answers))
 
 
-def items_for(data_dir: str, name: str, count: int, distractors: int) -> list[dict[str, Any]]:
+def items_for(data_dir: str, name: str, count: int, distractors: int, gold: bool = True) -> list[dict[str, Any]]:
+    """``count`` dev questions with their gold passage(s) and ``distractors`` others; ``gold=False``: the next
+    ``count`` questions over ``distractors`` passages without the answer (their gold removed)."""
     from rankrag.data.datasets import load_qa_dataset
     from rankrag.eval.qa import context_text
 
     chosen = []
-    for item in load_qa_dataset(data_dir, name, split="dev"):
-        gold = [context_text(c) for c in item.contexts if c.is_gold]
+    items = load_qa_dataset(data_dir, name, split="dev")
+    for item in items if gold else items[::-1]:  # unanswerable ones from the other end: no question in both
+        golds = [context_text(c) for c in item.contexts if c.is_gold]
         others = [context_text(c) for c in item.contexts if not c.is_gold and not c.has_answer]
-        if not gold or len(others) < distractors:
+        if not golds or len(others) < distractors:
             continue
-        passages = gold + others[:distractors]
+        passages = (golds if gold else []) + others[:distractors]
         random.Random(f"shapes:{item.id}").shuffle(passages)
         chosen.append({"id": item.id, "question": item.question, "answers": list(item.answers), "passages": passages})
         if len(chosen) == count:
@@ -123,6 +126,7 @@ def main() -> None:
     parser.add_argument("--models", default="base,shipped")
     parser.add_argument("--squad", type=int, default=30)
     parser.add_argument("--hotpot", type=int, default=20)
+    parser.add_argument("--unanswerable", type=int, default=0, help="dev SQuAD questions with the gold removed")
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--shapes", default=",".join(SHAPES))
     parser.add_argument("--output", type=Path)
@@ -131,6 +135,10 @@ def main() -> None:
         "squad_v1.1_dev": items_for(args.data_dir, "squad_v1.1_dev", args.squad, 2),
         "hotpotqa_dev_distractor": items_for(args.data_dir, "hotpotqa_dev_distractor", args.hotpot, 1),
     }
+    if args.unanswerable:
+        sets["squad_v1.1_dev without gold"] = items_for(
+            args.data_dir, "squad_v1.1_dev", args.unanswerable, 3, gold=False
+        )
     report: dict[str, Any] = {"machine": machine(), "args": vars(args) | {"output": str(args.output)}, "results": {}}
     for spec in args.models.split(","):
         model = load(spec)
@@ -140,14 +148,22 @@ def main() -> None:
                 started = time.perf_counter()
                 predictions = [ways[shape](item["question"], item["passages"]) for item in items]
                 contains = fmean(contains_gold(p, i["answers"]) for p, i in zip(predictions, items))
-                from rankrag.eval.metrics import f1_score
+                from rankrag.eval.metrics import f1_score, says_not_found
 
                 f1 = fmean(f1_score(p, i["answers"]) for p, i in zip(predictions, items))
+                declines = fmean(float(says_not_found(p)) for p in predictions)
+                lengths = [len(model.tokenizer.encode(p, add_special_tokens=False)) for p in predictions]
+                at_limit = sum(length >= args.max_new_tokens - 1 for length in lengths)
                 row = {"contains": round(contains, 3), "f1": round(f1, 3), "n": len(items)}
+                row |= {"declines": round(declines, 3), "at_token_limit": at_limit}
                 row["seconds"] = round(time.perf_counter() - started, 1)
                 row["examples"] = predictions[:3]
                 report["results"].setdefault(spec, {}).setdefault(shape, {})[name] = row
-                print(f"{spec:>10} {shape:>13} {name:>24}: contains {contains:.3f} F1 {f1:.3f}", flush=True)
+                print(
+                    f"{spec:>10} {shape:>13} {name:>28}: contains {contains:.3f} F1 {f1:.3f} declines {declines:.3f} "
+                    f"at limit {at_limit}",
+                    flush=True,
+                )
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(report, indent=2), encoding="utf-8")

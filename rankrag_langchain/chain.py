@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from langchain_core.documents import Document
@@ -15,8 +15,9 @@ from langchain_core.runnables import (
 )
 from langchain_core.runnables.utils import AddableDict
 
-from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS
-from rankrag.model.validation import check_positive
+from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS, NOT_FOUND_MESSAGE
+from rankrag.integration.metadata import RELEVANCE_SCORE_KEY
+from rankrag.model.validation import check_positive, check_threshold
 from rankrag_langchain._convert import question_of
 from rankrag_langchain.chat_model import RankRAGLLM
 from rankrag_langchain.reranker import RankRAGReranker
@@ -28,6 +29,8 @@ def create_rankrag_chain(
     reranker: RankRAGReranker | None = None,
     llm: RankRAGLLM | None = None,
     top_k: int = 5,
+    score_threshold: float | None = None,
+    not_found_message: str = NOT_FOUND_MESSAGE,
     **model_options: Any,
 ) -> Runnable[Any, dict[str, Any]]:
     """The RankRAG chain: retrieve, rerank with the RankRAG model, keep ``top_k`` (5, RankRAG's k), answer from them.
@@ -38,14 +41,19 @@ def create_rankrag_chain(
     (``model=``, ``model_name=``, ``dtype=`` ...) and a :class:`RankRAGLLM` sharing its model; pass your own
     to set their options (``alpha``, ``max_tokens`` ...). The answer uses RankRAG's generation prompt.
 
+    ``score_threshold``: keep only documents whose ``relevance_score`` (the calibrated probability that the
+    document is relevant) reaches it; when none does, the answer is ``not_found_message``, the generator is not
+    called, and ``abstained`` is True.
+
     The chain takes a question (a string, or a dict with "question", "query" or "input") and returns
-    ``{"answer": str, "source_documents": [Document, ...]}``, the documents best first with their
-    scores in metadata. ``stream``/``astream`` first yield ``{"source_documents": [...]}``, then
-    ``{"answer": chunk}`` pieces; ``chain.pick("answer").stream(q)`` yields the answer text alone.
+    ``{"answer": str, "source_documents": [Document, ...], "abstained": bool}``, the documents best first with
+    their scores in metadata. ``stream``/``astream`` first yield ``{"source_documents": [...], "abstained": bool}``,
+    then ``{"answer": chunk}`` pieces; ``chain.pick("answer").stream(q)`` yields the answer text alone.
     Blank retrieved documents (empty or whitespace-only) are neither kept nor shown to the generator:
     the reranker leaves them out (:mod:`rankrag.integration.ranking`).
     """
     check_positive(top_k, "top_k")
+    check_threshold(score_threshold)
     if model_options and (reranker is not None or llm is not None):
         raise ValueError(
             f"got model options {sorted(model_options)} and a ready reranker or llm, which already has a model; "
@@ -56,24 +64,32 @@ def create_rankrag_chain(
     if llm is None:
         llm = RankRAGLLM(model=reranker.model, max_tokens=DEFAULT_MAX_NEW_TOKENS)
 
+    def relevant(documents: Sequence[Document]) -> list[Document]:
+        kept = [d for d in documents if score_threshold is None or d.metadata[RELEVANCE_SCORE_KEY] >= score_threshold]
+        return kept[:top_k]
+
     def rerank(inputs: dict[str, Any], config: RunnableConfig) -> list[Document]:
-        documents = reranker.compress_documents(
-            inputs["documents"], inputs["question"], callbacks=config.get("callbacks")
+        return relevant(
+            reranker.compress_documents(inputs["documents"], inputs["question"], callbacks=config.get("callbacks"))
         )
-        return list(documents)[:top_k]
 
     async def arerank(inputs: dict[str, Any], config: RunnableConfig) -> list[Document]:
-        documents = await reranker.acompress_documents(
-            inputs["documents"], inputs["question"], callbacks=config.get("callbacks")
+        return relevant(
+            await reranker.acompress_documents(
+                inputs["documents"], inputs["question"], callbacks=config.get("callbacks")
+            )
         )
-        return list(documents)[:top_k]
 
     def answer_stream(inputs: dict[str, Any]) -> Iterator[str]:
         contexts = [document.page_content for document in inputs["source_documents"]]
         return llm.rankrag_model.stream(inputs["question"], contexts, llm.generation_options())
 
     def respond(inputs: dict[str, Any]) -> Iterator[AddableDict]:
-        yield AddableDict(source_documents=inputs["source_documents"])
+        abstained = not inputs["source_documents"]
+        yield AddableDict(source_documents=inputs["source_documents"], abstained=abstained)
+        if abstained:
+            yield AddableDict(answer=not_found_message)
+            return
         answered = False
         for chunk in answer_stream(inputs):
             answered = True
@@ -83,7 +99,11 @@ def create_rankrag_chain(
 
     # Kept twin of respond(), over the core's async stream.
     async def arespond(inputs: dict[str, Any]) -> AsyncIterator[AddableDict]:
-        yield AddableDict(source_documents=inputs["source_documents"])
+        abstained = not inputs["source_documents"]
+        yield AddableDict(source_documents=inputs["source_documents"], abstained=abstained)
+        if abstained:
+            yield AddableDict(answer=not_found_message)
+            return
         contexts = [document.page_content for document in inputs["source_documents"]]
         answered = False
         async for chunk in llm.rankrag_model.astream(inputs["question"], contexts, llm.generation_options()):

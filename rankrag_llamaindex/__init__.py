@@ -7,6 +7,9 @@ embeddings for the index.
 ...     llm=RankRAGLLM(), node_postprocessors=[RankRAGReranker(top_n=5)], similarity_top_k=20
 ... )
 
+``create_rankrag_query_engine(index_or_retriever, top_k=5, score_threshold=0.5)`` builds that engine and answers
+"not found" (without calling the LLM) when no node reaches the threshold.
+
 The components only translate LlamaIndex types; what they do is :mod:`rankrag.integration`'s, shared with
 ``rankrag_langchain``: blank nodes (empty or whitespace-only text) never take a top-n slot and never reach the
 LLM, an empty prompt is a ValueError, and the same scores go into node metadata.
@@ -25,6 +28,7 @@ except ImportError as error:
 
 from rankrag_llamaindex.embeddings import embedded_embed_model
 from rankrag_llamaindex.llm import RankRAGLLM
+from rankrag_llamaindex.query_engine import RankRAGQueryEngine, create_rankrag_query_engine
 from rankrag_llamaindex.reranker import RankRAGReranker
 
-__all__ = ["RankRAGLLM", "RankRAGReranker", "embedded_embed_model"]
+__all__ = ["RankRAGLLM", "RankRAGQueryEngine", "RankRAGReranker", "create_rankrag_query_engine", "embedded_embed_model"]

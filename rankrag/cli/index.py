@@ -20,7 +20,8 @@ from rankrag.cli.common import (
     command_errors,
     quiet_transformers,
 )
-from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS
+from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS, NOT_FOUND_MESSAGE
+from rankrag.model.validation import check_threshold
 
 if TYPE_CHECKING:
     from rankrag.index.ingest import IndexReport, SkippedFile
@@ -138,9 +139,13 @@ def run_ask(
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     as_json: bool = False,
     answerer_adapter: str | None = "default",
+    score_threshold: float | None = None,
+    not_found_message: str = NOT_FOUND_MESSAGE,
 ) -> None:
-    """Answer ``question`` from the index, streaming to stdout (or printing one JSON object)."""
+    """Answer ``question`` from the index, streaming to stdout (or printing one JSON object); when no passage
+    reaches ``score_threshold``, print ``not_found_message`` without generating."""
     _check_ask_options(question, candidates, top_k, max_new_tokens, alpha)
+    check_threshold(score_threshold, "--min-score")
     from rankrag.index import store
     from rankrag.index.search import retrieve_and_rerank
     from rankrag.model.rankrag_model import RankRAGModel
@@ -153,15 +158,22 @@ def run_ask(
         adapter=None if adapter == "none" else adapter,
         answerer_adapter=None if answerer_adapter == "none" else answerer_adapter,
     )
-    used = retrieve_and_rerank(llm, documents, question, candidates=candidates, top_k=top_k, alpha=alpha)
+    ranked = retrieve_and_rerank(llm, documents, question, candidates=candidates, top_k=top_k, alpha=alpha)
+    used = [p for p in ranked if score_threshold is None or p.score >= score_threshold]
     contexts = [p.text for p in used]
     if as_json:
-        answer = llm.generate(question, contexts, max_new_tokens=max_new_tokens)
-        print(
-            json.dumps(
-                {"question": question, "answer": answer, "contexts": [p.as_json() for p in used]}, ensure_ascii=False
-            )
-        )
+        answer = llm.generate(question, contexts, max_new_tokens=max_new_tokens) if used else not_found_message
+        record = {
+            "question": question,
+            "answer": answer,
+            "abstained": not used,
+            "contexts": [p.as_json() for p in used],
+        }
+        print(json.dumps(record, ensure_ascii=False))
+        return
+    if not used:
+        sys.stdout.write(not_found_message + "\n")
+        sys.stdout.flush()
         return
     for piece in llm.stream(question, contexts, max_new_tokens=max_new_tokens):
         sys.stdout.write(piece)
@@ -208,6 +220,14 @@ def ask_command(
     max_new_tokens: int = typer.Option(DEFAULT_MAX_NEW_TOKENS, "--max-new-tokens", help="Longest answer, in tokens."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object {question, answer, contexts}."),
     answerer_adapter: str = typer.Option("default", "--answerer-adapter", help=ANSWERER_ADAPTER_HELP),
+    score_threshold: float | None = typer.Option(
+        None,
+        "--min-score",
+        "--score-threshold",
+        help="Use only passages whose relevance probability reaches this; when none does, print the not-found "
+        "message instead of an answer (nothing is generated).",
+    ),
+    not_found_message: str = typer.Option(NOT_FOUND_MESSAGE, "--not-found-message", help="The not-found answer."),
 ) -> None:
     """Retrieve from the index, rerank with RankRAG, and answer from the best passages."""
     with command_errors():
@@ -224,6 +244,8 @@ def ask_command(
             max_new_tokens=max_new_tokens,
             as_json=as_json,
             answerer_adapter=answerer_adapter,
+            score_threshold=score_threshold,
+            not_found_message=not_found_message,
         )
 
 

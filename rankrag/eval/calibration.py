@@ -39,6 +39,11 @@ RULE = (
     "argmax over alpha of calib nDCG@10 (mean over the data sets of each set's mean over its queries); "
     "ties go to the smaller alpha"
 )
+RELEVANCE_RULE = (
+    "per kind of first stage, logistic regressions of calib relevance on logit P(True), dense cosine and the "
+    "first stage's within-query normalised score (full, cheap: no LLM, no_dense), each data set weighing the same; "
+    "the cascade size of the hybrid fit"
+)
 HYBRID_RULE = (
     "per kind of first stage: argmax of calib nDCG@10 (mean over the data sets of each set's mean over its "
     "queries) over a 0.1 simplex grid of (llm, dense, first_stage), ties to more first-stage weight; "
@@ -210,9 +215,11 @@ def calibrate(
 
 
 def hybrid_record(scored: Sequence[ScoredQuery], datasets: Sequence[RerankDataset]) -> dict[str, Any]:
-    """The ``hybrid`` entries of a calibration record: the fitted weights per kind of first stage and the calib
-    nDCG@10 behind them; empty when the queries carry no dense signal."""
+    """The ``relevance`` and ``hybrid`` entries of a calibration record: the relevance models and the min-max
+    hybrid weights fitted per kind of first stage, and the calib nDCG@10 behind the weights; empty when the queries
+    carry no dense signal."""
     from rankrag.eval.hybrid_fit import JudgedQueries, SignalQuery, fit_hybrid
+    from rankrag.eval.relevance_fit import fit_relevance
     from rankrag.model.hybrid import FIRST_STAGE_KINDS
 
     if any(q.dense is None for q in scored):
@@ -230,7 +237,10 @@ def hybrid_record(scored: Sequence[ScoredQuery], datasets: Sequence[RerankDatase
         for d in datasets
     ]
     fits = {kind: fit_hybrid(groups, kind) for kind in FIRST_STAGE_KINDS}
+    relevance = {kind: fit_relevance(groups, kind, fits[kind].weights.cascade) for kind in FIRST_STAGE_KINDS}
     return {
+        "relevance": {kind: models.as_dict() for kind, models in relevance.items()},
+        "relevance rule": RELEVANCE_RULE,
         "hybrid": {kind: fit.weights.as_dict() for kind, fit in fits.items()},
         "hybrid ndcg@10": {
             kind: {"all scored": fit.metric_all, "cascade": fit.metric_cascade, "first_stage": fit.metric_first_stage}

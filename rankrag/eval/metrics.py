@@ -110,6 +110,21 @@ def f1_score(prediction: str, answers: Sequence[str]) -> float:
     return max((_token_f1(prediction, answer) for answer in answers), default=0.0)
 
 
+# An answer that says the passages lack the answer: the answerer's trained wording (ChatQA's), the not-found message,
+# and the usual ways models put it.
+_NOT_FOUND = re.compile(
+    r"(can ?not|can't|could not|couldn't|unable to) find|(do|does|did) not (contain|mention|say|provide|include|"
+    r"specify|state)|(don't|doesn't|do not) know|not (mentioned|provided|stated|given|specified|found) in|"
+    r"no (information|mention) (about|of|on)|there is no information",
+    re.IGNORECASE,
+)
+
+
+def says_not_found(prediction: str) -> bool:
+    """Whether an answer says the passages do not hold the answer (instead of giving one)."""
+    return _NOT_FOUND.search(prediction) is not None
+
+
 def yes_no_maybe(prediction: str) -> str | None:
     """The first of yes / no / maybe that the normalised text says as a word, or None."""
     for word in normalize_answer(prediction).split():

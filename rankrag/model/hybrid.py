@@ -84,11 +84,11 @@ def cheap_scores(weights: HybridWeights, dense: Sequence[float] | None, first: S
     return cheap if any(weight > 0 for weight in (weights.dense, weights.first_stage)) else list(first)
 
 
-def cascade_selection(weights: HybridWeights, cheap: Sequence[float], eligible: Sequence[int]) -> list[int]:
-    """Positions the LLM scores: the best ``weights.cascade`` of ``eligible`` by the cheap score (all when None)."""
-    if weights.cascade is None or len(eligible) <= weights.cascade:
+def cascade_selection(cascade: int | None, cheap: Sequence[float], eligible: Sequence[int]) -> list[int]:
+    """Positions the LLM scores: the best ``cascade`` of ``eligible`` by the cheap score (all when None)."""
+    if cascade is None or len(eligible) <= cascade:
         return list(eligible)
-    return sorted(sorted(eligible, key=lambda i: (-cheap[i], i))[: weights.cascade])
+    return sorted(sorted(eligible, key=lambda i: (-cheap[i], i))[:cascade])
 
 
 def hybrid_ranking(

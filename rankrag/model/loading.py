@@ -172,7 +172,8 @@ def require_cached_or_allowed(repo_id: str, filename: str, kind: str) -> None:
     raise ModelNotFoundError(
         f"{kind} {repo_id!r} not found: no such local directory or file, and not in the local Hugging Face cache. "
         f"rankrag downloads nothing unless you allow it: set {ALLOW_DOWNLOADS_ENV}=1 to fetch {repo_id!r} from "
-        f"the Hugging Face Hub (see docs/troubleshooting.md)"
+        f"the Hugging Face Hub (see 'Troubleshooting' in the rankrag docs: docs/troubleshooting.md in its source "
+        f"repository)"
     )
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from rankrag.defaults import NOT_FOUND_MESSAGE
 from rankrag.model import answer_prompts
 from rankrag.model.async_iteration import iterate_in_thread
 from rankrag.model.backend import Backend, BackendAttribute
@@ -30,10 +31,11 @@ from rankrag.model.prompts import PromptTemplates, resolve_style
 from rankrag.model.ranking_plan import RankingPlan, check_scores, plan_ranking
 from rankrag.model.ranking_prompts import RankingEncoder, RankingRequest, answer_token_ids, split_prompts
 from rankrag.model.registry import SharedRegistry
+from rankrag.model.relevance import LogisticModel, RelevanceModels
 from rankrag.model.results import RAGAnswer, ScoredPassage
 from rankrag.model.roles import Role
 from rankrag.model.scoring_options import Normalization, ScoringOptions, check_normalization
-from rankrag.model.validation import check_alpha, check_passages, check_positive, check_query
+from rankrag.model.validation import check_alpha, check_passages, check_positive, check_query, check_threshold
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
@@ -70,6 +72,21 @@ UNCALIBRATED_ALPHA = 0.25
 UNCALIBRATED_HYBRID: dict[FirstStageKind, HybridWeights] = {
     "lexical": HybridWeights(llm=0.2, dense=0.5, first_stage=0.3, cascade=30),
     "dense": HybridWeights(llm=0.1, dense=0.9, first_stage=0.0, cascade=30),
+}
+# Relevance models of a model without calibration, per kind of first stage: PROVISIONAL, replaced by the fit below.
+UNCALIBRATED_RELEVANCE: dict[FirstStageKind, RelevanceModels] = {
+    "lexical": RelevanceModels(
+        full=LogisticModel(-6.0, {"llm": 0.3, "dense": 6.0, "first_stage": 1.5}),
+        cheap=LogisticModel(-6.0, {"dense": 6.0, "first_stage": 1.5}),
+        no_dense=LogisticModel(-3.0, {"llm": 0.3, "first_stage": 2.0}),
+        cascade=30,
+    ),
+    "dense": RelevanceModels(
+        full=LogisticModel(-6.0, {"llm": 0.3, "dense": 7.0}),
+        cheap=LogisticModel(-6.0, {"dense": 7.0}),
+        no_dense=LogisticModel(-3.0, {"llm": 0.3, "first_stage": 2.0}),
+        cascade=30,
+    ),
 }
 _UNCHANGED: Any = object()
 
@@ -352,8 +369,18 @@ class RankRAGModel:
             raise ValueError("give alpha (LLM fused with the first stage) or weights (hybrid), not both")
         if alpha is not None:
             return plan_ranking(passages, first_stage_scores=first_stage_scores, dense=None, weights=None, alpha=alpha)
-        rule = weights if weights is not None else self.hybrid_weights(kind)
         dense_scores = ranking.get("dense_scores")
+        if weights is None:
+            dense = self._dense(query, passages, kind, first_stage_scores, dense_scores)
+            return plan_ranking(
+                passages,
+                first_stage_scores=first_stage_scores,
+                dense=dense,
+                weights=None,
+                alpha=1.0,
+                relevance=self.relevance_models(kind),
+            )
+        rule = weights
         dense = self._dense(query, passages, kind, first_stage_scores, dense_scores) if rule.dense > 0 else None
         fallback = self.default_alpha if dense is None and rule.dense > 0 else 1.0
         return plan_ranking(passages, first_stage_scores=first_stage_scores, dense=dense, weights=rule, alpha=fallback)
@@ -451,6 +478,16 @@ class RankRAGModel:
             self._warn_uncalibrated()
             return UNCALIBRATED_ALPHA
         return float(calibration["alpha"])
+
+    def relevance_models(self, first_stage: FirstStageKind = "lexical") -> RelevanceModels:
+        """The calibrated relevance models :meth:`rerank` ranks by for this kind of first stage: the model's own
+        (``rankrag calibrate``), else :data:`UNCALIBRATED_RELEVANCE`."""
+        kind = check_first_stage_kind(first_stage)
+        calibration = self.calibration
+        if calibration is None:
+            self._warn_uncalibrated()
+        fitted = (calibration or {}).get("relevance", {}).get(kind)
+        return RelevanceModels.from_dict(fitted) if fitted else UNCALIBRATED_RELEVANCE[kind]
 
     def hybrid_weights(self, first_stage: FirstStageKind = "lexical") -> HybridWeights:
         """The hybrid weights :meth:`rerank` uses for this kind of first stage: the calibrated ones, else
@@ -579,12 +616,23 @@ class RankRAGModel:
         passages: Sequence[str],
         *,
         top_k: int = 5,
+        score_threshold: float | None = None,
+        not_found_message: str = NOT_FOUND_MESSAGE,
         options: GenerationOptions | None = None,
         **overrides: Unpack[GenerationOverrides],
     ) -> RAGAnswer:
-        """Score every passage, keep the best ``top_k``, answer from them."""
-        best = self.rerank(question, passages, top_k=top_k)
-        text = self.generate(question, [p.text for p in best], options, **overrides) if best else ""
+        """Rank the passages, keep the best ``top_k`` whose relevance probability reaches ``score_threshold``
+        (None: every one), answer from them. When none is kept, the answer is ``not_found_message``, nothing is
+        generated, and ``RAGAnswer.abstained`` is True."""
+        check_threshold(score_threshold)
+        best = [
+            p
+            for p in self.rerank(question, passages, top_k=top_k)
+            if score_threshold is None or p.score >= score_threshold
+        ]
+        if not best:
+            return RAGAnswer(question=question, answer=not_found_message, contexts=[], abstained=True)
+        text = self.generate(question, [p.text for p in best], options, **overrides)
         return RAGAnswer(question=question, answer=text, contexts=best)
 
 

@@ -18,8 +18,10 @@ class ScoredPassage:
 
 @dataclass(frozen=True)
 class RAGAnswer:
-    """An answer and the passages it was generated from, best first."""
+    """An answer and the passages it was generated from, best first. ``abstained``: no passage reached the
+    relevance threshold (or none was given), so ``answer`` is the not-found message and nothing was generated."""
 
     question: str
     answer: str
     contexts: list[ScoredPassage]
+    abstained: bool = False

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from rankrag.model.passages import is_blank
 from rankrag.model.ranking_plan import DENSE_SCORE, LLM_SCORE, RankingKeywords
 from rankrag.model.results import ScoredPassage
-from rankrag.model.validation import check_positive
+from rankrag.model.validation import check_positive, check_threshold
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -54,8 +54,7 @@ class _Request:
         score_threshold: float | None,
     ) -> _Request:
         check_positive(top_n, "top_n")
-        if score_threshold is not None and not isinstance(score_threshold, (int, float)):
-            raise TypeError(f"score_threshold must be a number or None, got {type(score_threshold).__name__}")
+        check_threshold(score_threshold)
         if first_stage_scores is not None and len(first_stage_scores) != len(texts):
             raise ValueError(
                 f"first_stage_scores has {len(first_stage_scores)} values for {len(texts)} passages; give one per passage"

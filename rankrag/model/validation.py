@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +44,16 @@ def check_passages(passages: Any, name: str = "passages") -> list[str]:
 def check_positive(value: int | None, name: str) -> None:
     if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_threshold(threshold: Any, name: str = "score_threshold") -> None:
+    """None, or a number: the relevance probability a passage must reach."""
+    if threshold is None:
+        return
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise TypeError(f"{name} must be a number or None, got {type(threshold).__name__}")
+    if not math.isfinite(threshold):
+        raise ValueError(f"{name} must be a finite number, got {threshold!r}")
 
 
 def check_alpha(alpha: Any) -> None:

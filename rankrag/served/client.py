@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-SERVING_DOCS = "docs/serving.md (Troubleshooting)"
+SERVING_DOCS = "the Troubleshooting section of the rankrag serving docs (docs/serving.md in its source repository)"
 _CONTEXT_PATTERNS = (
     re.compile(r"maximum context length is (\d+)", re.IGNORECASE),  # llama-cpp-python, vLLM, OpenAI
     re.compile(r"context window of (\d+)", re.IGNORECASE),

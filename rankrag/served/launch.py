@@ -44,7 +44,7 @@ ANSWERER_GGUF = "answerer.gguf"  # rankrag.model.export.ANSWERER_GGUF_PATH's nam
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_N_CTX = 2048
-SERVING_DOCS = "docs/serving.md"
+SERVING_DOCS = "the rankrag serving docs (docs/serving.md in its source repository)"
 # More than one token, so llama.cpp runs a real batch (where its AMX kernels crash); one token is asked back.
 PROBE_PROMPT = "Question: What is the capital of France? Passage: Paris is the capital of France. Relevant:"
 FORWARDED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))

@@ -24,7 +24,7 @@ def test_the_cascade_keeps_the_cheap_top_m_and_ranks_the_rest_below() -> None:
     weights = HybridWeights(llm=1.0, dense=0.5, first_stage=0.0, cascade=2)
     dense, first = [0.1, 0.9, 0.8, 0.2], [1.0, 0.75, 0.5, 0.25]
     cheap = cheap_scores(weights, dense, first, 4)
-    selected = cascade_selection(weights, cheap, range(4))
+    selected = cascade_selection(weights.cascade, cheap, range(4))
     assert selected == [1, 2]
     ranked = hybrid_ranking(weights, {1: 0.2, 2: 0.9}, dense, first, cheap)
     assert [position for position, _ in ranked] == [2, 1, 3, 0]

@@ -69,7 +69,8 @@ def test_chain_answers_from_the_corpus(chain, squad_questions, question_id: str)
 def test_chain_streams_the_answer(chain, squad_questions) -> None:  # type: ignore[no-untyped-def]
     question = squad_questions[ANSWERED[0]]
     chunks = list(chain.stream({"question": question["question"]}))
-    assert list(chunks[0]) == ["source_documents"], "the sources come first"
+    assert list(chunks[0]) == ["source_documents", "abstained"], "the sources come first"
+    assert chunks[0]["abstained"] is False
     answer_chunks = [c["answer"] for c in chunks[1:]]
     assert len(answer_chunks) >= 2 and all(isinstance(c, str) for c in answer_chunks)
     merged = chunks[0]

@@ -57,4 +57,10 @@ def test_without_its_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) ->
 def test_public_names() -> None:
     import rankrag_llamaindex
 
-    assert set(rankrag_llamaindex.__all__) == {"RankRAGLLM", "RankRAGReranker", "embedded_embed_model"}
+    assert set(rankrag_llamaindex.__all__) == {
+        "RankRAGLLM",
+        "RankRAGQueryEngine",
+        "RankRAGReranker",
+        "create_rankrag_query_engine",
+        "embedded_embed_model",
+    }

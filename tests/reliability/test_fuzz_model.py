@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from reliability_budget import fuzz_settings, long_profile, time_limit
 
 from rankrag import PromptTooLongError, RAGAnswer, RankRAGError, rankrag_answer
+from rankrag.defaults import NOT_FOUND_MESSAGE
 from rankrag.model.ranking_prompts import RankingEncoder
 
 pytestmark = pytest.mark.timeout(time_limit(600))
@@ -118,8 +119,8 @@ def test_answer_pipeline(model, question: str, passages: list[str], top_k: int, 
         result = model.answer(question, passages, top_k=top_k, max_new_tokens=2)
     assert isinstance(result, RAGAnswer) and isinstance(result.answer, str)
     assert len(result.contexts) == min(top_k, len(passages))
-    if not passages:
-        assert result.answer == ""
+    if not result.contexts:  # nothing to answer from: the not-found message, nothing generated
+        assert result.abstained and result.answer == NOT_FOUND_MESSAGE
 
 
 # ----------------------------------------------------------------------------------- explicit edge cases

@@ -1,0 +1,95 @@
+"""Calibrated relevance (rankrag.model.relevance): relevance_score is a probability that keeps its meaning across
+queries, thresholds drop what no one would call relevant, and answer() abstains without generating."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rankrag import RankRAGModel
+from rankrag.defaults import NOT_FOUND_MESSAGE
+from rankrag.eval.relevance_fit import precision_recall, reliability
+from rankrag.model.ranking_plan import plan_ranking
+from rankrag.model.relevance import LogisticModel, RelevanceModels, llm_logit, sigmoid
+
+QUESTION = "What is the boiling point of water at sea level?"
+IRRELEVANT = [
+    "The football match ended in a draw after extra time and a penalty shoot-out.",
+    "Risotto is a northern Italian rice dish cooked with broth until it reaches a creamy consistency.",
+    "Capital gains tax is levied on the profit from the sale of property or an investment.",
+    "A player is in an offside position if any part of the head, body or feet is in the opponents' half.",
+    "Sourdough bread is made by the fermentation of dough using naturally occurring lactobacilli and yeast.",
+]
+RELEVANT = "At sea level, pure water boils at 100 degrees Celsius (212 degrees Fahrenheit)."
+MODELS = RelevanceModels(
+    full=LogisticModel(-2.0, {"llm": 1.0, "dense": 2.0, "first_stage": 0.5}),
+    cheap=LogisticModel(-3.0, {"dense": 4.0, "first_stage": 1.0}),
+    no_dense=LogisticModel(-1.0, {"llm": 1.0, "first_stage": 0.5}),
+    cascade=2,
+)
+
+
+def test_the_logistic_model_is_the_sigmoid_of_its_linear_score() -> None:
+    p = MODELS.full.probability(llm=0.8, dense=0.5, first_stage=1.0)
+    assert p == pytest.approx(sigmoid(-2.0 + llm_logit(0.8) + 2.0 * 0.5 + 0.5))
+    assert sigmoid(-800.0) == pytest.approx(0.0) and sigmoid(800.0) == 1.0  # no overflow
+    assert math.isfinite(llm_logit(0.0)) and math.isfinite(llm_logit(1.0))
+    with pytest.raises(ValueError, match="needs the 'dense' signal"):
+        MODELS.full.probability(llm=0.5, first_stage=1.0)
+    with pytest.raises(ValueError, match="unknown relevance feature"):
+        LogisticModel(0.0, {"bm25": 1.0})
+    assert RelevanceModels.from_dict(MODELS.as_dict()) == MODELS
+
+
+def test_the_plan_ranks_llm_scored_passages_by_probability_and_the_rest_after_them() -> None:
+    passages = ["a", "b", "c", "d"]
+    plan = plan_ranking(
+        passages, first_stage_scores=None, dense=[0.1, 0.9, 0.8, 0.2], weights=None, alpha=1.0, relevance=MODELS
+    )
+    assert plan.selected == [1, 2]  # the cascade's 2 best by the cheap probability
+    ranked = plan.ranking([0.2, 0.9])
+    assert [p.index for p in ranked[:2]] == [2, 1]  # P(True) 0.9 beats 0.2 among the scored
+    assert {p.index for p in ranked[2:]} == {0, 3}
+    cheap = MODELS.cheap.probability(dense=0.2, first_stage=0.25)
+    assert ranked[3].score == pytest.approx(cheap) and ranked[3].metadata["llm_score"] is None
+
+
+def test_reliability_and_threshold_metrics() -> None:
+    table = reliability([0.05, 0.05, 0.95, 0.95], [False, False, True, True])
+    assert table.ece == pytest.approx(0.05) and table.bins[0] == (2, 0.05, 0.0)
+    assert precision_recall([0.2, 0.6, 0.8], [False, True, False], 0.5) == (0.5, 1.0)
+    assert precision_recall([0.2], [True], 0.5) == (1.0, 0.0)
+
+
+def test_a_threshold_drops_every_irrelevant_passage_and_keeps_the_relevant_one(embedded_model: RankRAGModel) -> None:
+    """The case of issue 41: five passages on other topics; with min-max they scored up to 1.000."""
+    nothing = embedded_model.rerank(QUESTION, IRRELEVANT)
+    assert max(p.score for p in nothing) < 0.5, [round(p.score, 3) for p in nothing]
+    ranked = embedded_model.rerank(QUESTION, [*IRRELEVANT[:2], RELEVANT, *IRRELEVANT[2:]])
+    kept = [p for p in ranked if p.score >= 0.5]
+    assert [p.text for p in kept] == [RELEVANT], [(round(p.score, 3), p.text[:30]) for p in ranked]
+
+
+def test_answer_abstains_without_generating(embedded_model: RankRAGModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_generation(*args: object, **kwargs: object) -> str:
+        raise AssertionError("the generator was called")
+
+    monkeypatch.setattr(type(embedded_model), "generate", no_generation)
+    result = embedded_model.answer(QUESTION, IRRELEVANT, score_threshold=0.5)
+    assert result.abstained and result.answer == NOT_FOUND_MESSAGE and result.contexts == []
+    custom = embedded_model.answer(QUESTION, IRRELEVANT, score_threshold=0.5, not_found_message="Nope.")
+    assert custom.answer == "Nope."
+
+
+def test_answer_with_a_relevant_passage_answers(embedded_model: RankRAGModel) -> None:
+    result = embedded_model.answer(QUESTION, [*IRRELEVANT, RELEVANT], score_threshold=0.5, max_new_tokens=24)
+    assert not result.abstained and [p.text for p in result.contexts] == [RELEVANT]
+    assert "100" in result.answer
+
+
+def test_a_bad_threshold_is_named(embedded_model: RankRAGModel) -> None:
+    with pytest.raises(TypeError, match="score_threshold must be a number"):
+        embedded_model.answer(QUESTION, IRRELEVANT, score_threshold="high")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="score_threshold must be a finite number"):
+        embedded_model.answer(QUESTION, IRRELEVANT, score_threshold=math.nan)
