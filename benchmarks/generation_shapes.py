@@ -44,6 +44,17 @@ LANGCHAIN_SYSTEM = (
     "answer concise.\n\n{context}"
 )
 PLAIN_UNSEEN = "Use the text below to answer.\n{context}\n\nQ: {question}\nA:"
+# General questions without passages (a plain chat turn): the answerer should keep what the base knew.
+GENERAL = [
+    ("What is the capital of France?", ["Paris"]),
+    ("How many days are there in a week?", ["seven", "7"]),
+    ("What is the largest planet in the solar system?", ["Jupiter"]),
+    ("Who wrote Romeo and Juliet?", ["Shakespeare"]),
+    ("What is the chemical symbol for water?", ["H2O"]),
+    ("What color is the sky on a clear day?", ["blue"]),
+    ("How many legs does a spider have?", ["eight", "8"]),
+    ("What is the freezing point of water in degrees Celsius?", ["0", "zero"]),
+]
 
 
 def contains_gold(prediction: str, answers: list[str]) -> float:
@@ -117,6 +128,7 @@ def answerers(model: Any, max_new_tokens: int) -> dict[str, Any]:
         "llamaindex": llamaindex,
         "langchain": lambda q, ps: chain.invoke({"context": "\n\n".join(ps), "input": q}),
         "plain_unseen": plain,
+        "general": lambda q: str(chain_llm.invoke(q).content),
     }
 
 
@@ -164,6 +176,11 @@ def main() -> None:
                     f"at limit {at_limit}",
                     flush=True,
                 )
+        chat = ways["general"]
+        general = [chat(question) for question, _ in GENERAL]
+        right = fmean(contains_gold(p, answers) for p, (_, answers) in zip(general, GENERAL))
+        report["results"][spec]["general"] = {"contains": round(right, 3), "n": len(GENERAL), "answers": general}
+        print(f"{spec:>10} general questions: contains {right:.3f}", flush=True)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(report, indent=2), encoding="utf-8")

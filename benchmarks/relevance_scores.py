@@ -4,9 +4,9 @@ scores them: the cascade's passages.
 For every candidate (TREC DL: BM25 top 100; SciFact: top 30) the embedded MiniLM's cosine is computed. The cheap
 relevance model (dense cosine and first stage, no LLM: :func:`rankrag.eval.relevance_fit.fit_logistic`) is fitted on
 the calib labels first, so the cascade's choice on calib and dev is known before any LLM scoring; then the LLM
-scores, per query, the lexical cascade's passages (the best ``--lexical-cascade`` by the cheap probability) and, on
-calib, the dense cascade's (the best ``--dense-cascade`` by cosine), so the full models are fitted on the passages
-they are applied to. Unscored candidates are saved with ``llm`` null. A ``--full-calib`` file of
+scores, per query, the lexical cascade's passages (the best ``--lexical-cascade`` by the cheap probability) and those
+the shipped min-max hybrid's cascade picks (so the two rules are compared on their own cascades), so the full models
+are fitted on the passages they are applied to. Unscored candidates are saved with ``llm`` null. A ``--full-calib`` file of
 ``benchmarks/dev_eval.py`` (every candidate scored) is reused where it covers a query.
 
     python benchmarks/relevance_scores.py --data-dir DIR --output-dir runs/relevance \
@@ -52,7 +52,6 @@ def main() -> None:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--output-dir", required=True, type=Path)
     parser.add_argument("--lexical-cascade", type=int, default=20)
-    parser.add_argument("--dense-cascade", type=int, default=30)
     parser.add_argument("--full-calib", action="append", default=[], help="DATASET=dev_eval output (all scored)")
     parser.add_argument("--splits", default="calib,dev")
     args = parser.parse_args()
@@ -62,8 +61,10 @@ def main() -> None:
     from rankrag.eval.relevance_fit import examples, fit_logistic
     from rankrag.model.dense import resolve_embedder
     from rankrag.model.fusion import normalized_first_stage
+    from rankrag.model.hybrid import cascade_selection, cheap_scores
 
     model = RankRAGModel.load()
+    shipped = model.hybrid_weights("lexical")
     embedder = resolve_embedder("default")
     assert embedder is not None
     full = {}
@@ -92,8 +93,8 @@ def main() -> None:
                 first = normalized_first_stage(n, row["bm25"])
                 probability = [cheap.probability(dense=d, first_stage=f) for d, f in zip(row["dense"], first)]
                 chosen = set(sorted(range(n), key=lambda i: (-probability[i], i))[: args.lexical_cascade])
-                if split == "calib":
-                    chosen |= set(sorted(range(n), key=lambda i: (-row["dense"][i], i))[: args.dense_cascade])
+                minmax = cheap_scores(shipped, row["dense"], first, n)
+                chosen |= set(cascade_selection(shipped.cascade, minmax, range(n)))
                 known = full.get(name, {}).get(qid) if split == "calib" else None
                 llm: list[float | None] = [None] * n
                 if known is not None and known["pids"][:n] == row["pids"]:

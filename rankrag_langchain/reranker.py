@@ -89,15 +89,16 @@ class RankRAGReranker(
     top_n: int | None = Field(default=RERANK_DEFAULTS.top_n, gt=0)
     """How many documents to keep (best first), 5 by default as RankRAG's k; None keeps all."""
     score_threshold: float | None = RERANK_DEFAULTS.score_threshold
-    """Drop documents whose ``relevance_score`` is below this value."""
+    """Drop documents whose ``relevance_score`` is below this value: by default the calibrated probability that the
+    document is relevant (0.5 keeps what is more likely relevant than not)."""
     batch_size: int | None = Field(default=RERANK_DEFAULTS.batch_size, gt=0)
     """Passages scored per forward pass; None uses the model's default."""
     first_stage: FirstStageKind = RERANK_DEFAULTS.first_stage
     """The retriever: "lexical" (BM25 or other keyword scores, or unknown) or "dense" (a vector store, whose
     similarity in the metadata, see ``score_key``, is then the dense signal and no embedding is computed)."""
     alpha: float | None = Field(default=RERANK_DEFAULTS.alpha, ge=0.0, le=1.0)
-    """None (the default): the hybrid ranking of the LLM score, the dense similarity and the retriever's signal,
-    with the model's calibrated weights. A number: the LLM score fused with the retriever's signal alone at that
+    """None (the default): the calibrated probability of relevance from the LLM score, the dense similarity and the
+    retriever's signal, with the model's calibrated coefficients. A number: the LLM score fused with the retriever's signal alone at that
     weight (1 is LLM only, 0 keeps retrieval order). The retriever's signal is its score from document metadata
     (see ``score_key``) or, when some document has none, the input order."""
     score_key: str | None = None

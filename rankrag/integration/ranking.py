@@ -28,12 +28,13 @@ class RerankSettings:
     top_n: int | None = 5
     """How many passages to keep, best first (RankRAG's k); None keeps all."""
     score_threshold: float | None = None
-    """Drop passages whose final score is below this value."""
+    """Drop passages whose ``relevance_score`` is below this value: by default the calibrated probability that the
+    passage is relevant, so 0.5 keeps what is more likely relevant than not (with ``alpha`` set: the fused score)."""
     first_stage: FirstStageKind = "lexical"
     """What the retriever is: "lexical" (keyword scores such as BM25, or unknown) or "dense" (a vector retriever,
     whose scores are then the dense signal; see :meth:`RankRAGModel.rerank`)."""
     alpha: float | None = None
-    """None: the hybrid ranking with the model's weights. A number (0..1): the LLM score fused with the
+    """None: the calibrated relevance ranking with the model's coefficients. A number (0..1): the LLM score fused with the
     retriever's signal only, at that weight (1 is LLM only)."""
     batch_size: int | None = None
     """Passages scored per forward pass; None uses the model's default."""

@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -299,28 +300,50 @@ def materialize_gguf(directory: str, gguf_file: str) -> Path:
     target = materialized_location(gguf_path)
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
         return target
-    logger.info("materialising %s into %s (once)", gguf_path, target)
-    gguf_model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=gguf_file, dtype=torch.float32)
-    config = gguf_model.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(gguf_model.state_dict())
-    del gguf_model
-    tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=gguf_file)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
-    try:
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
+    print(
+        f"rankrag: converting {gguf_path.name} into a dequantized copy at {target} (once per transformers version; "
+        f"about a minute and a half on 2 cores)",
+        file=sys.stderr,
+        flush=True,
+    )
+    with progress_bars_off():
+        gguf_model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=gguf_file, dtype=torch.float32)
+        config = gguf_model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        model.load_state_dict(gguf_model.state_dict())
+        del gguf_model
+        tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=gguf_file)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
         try:
-            os.replace(staging, target)
-        except OSError:  # another process finished first; its copy is identical
+            model.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
+            try:
+                os.replace(staging, target)
+            except OSError:  # another process finished first; its copy is identical
+                shutil.rmtree(staging, ignore_errors=True)
+        except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+            raise
+    remove_stale_copies(gguf_path, keep=target)
     return target
+
+
+def remove_stale_copies(gguf_path: Path, keep: Path) -> list[Path]:
+    """Delete the dequantized copies of ``gguf_path`` made under other transformers versions (or of an earlier file
+    of that name), older than ``keep``: each is a full copy of the model, and only the newest is read."""
+    removed = []
+    for other in keep.parent.glob(f"{gguf_path.stem}-*"):
+        if other == keep or not other.is_dir() or "." in other.name[len(gguf_path.stem) + 1 :]:
+            continue  # the kept copy, or another process's staging directory
+        if other.stat().st_mtime <= keep.stat().st_mtime:
+            shutil.rmtree(other, ignore_errors=True)
+            removed.append(other)
+    if removed:
+        print(f"rankrag: removed {len(removed)} older dequantized copies of {gguf_path.name}", file=sys.stderr)
+    return removed
 
 
 def quantization_config(quantization: Quantization, dtype: torch.dtype) -> Any:
@@ -350,12 +373,11 @@ def _weights_bytes(location: str) -> int | None:
 
 
 @contextmanager
-def progress_bar_for(location: str) -> Iterator[None]:
-    """transformers' "Loading weights" bar only for loads big enough to take a while."""
+def progress_bars_off() -> Iterator[None]:
+    """transformers' progress bars off inside the block (restored after, if they were on)."""
     from transformers.utils import logging as transformers_logging
 
-    size = _weights_bytes(location)
-    if size is None or size >= QUIET_LOAD_BYTES or not transformers_logging.is_progress_bar_enabled():
+    if not transformers_logging.is_progress_bar_enabled():
         yield
         return
     transformers_logging.disable_progress_bar()
@@ -363,6 +385,17 @@ def progress_bar_for(location: str) -> Iterator[None]:
         yield
     finally:
         transformers_logging.enable_progress_bar()
+
+
+@contextmanager
+def progress_bar_for(location: str) -> Iterator[None]:
+    """transformers' "Loading weights" bar only for loads big enough to take a while."""
+    size = _weights_bytes(location)
+    if size is None or size >= QUIET_LOAD_BYTES:
+        yield
+        return
+    with progress_bars_off():
+        yield
 
 
 def load_model_and_tokenizer(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:

@@ -398,20 +398,22 @@ class RankRAGModel:
         """Passages sorted by score (ties keep retrieval order), cut to ``top_k`` if given. Blank passages
         (empty or whitespace-only) are left out, so they never take a top-k slot.
 
-        By default three signals make one ranking (:mod:`rankrag.model.hybrid`): the LLM's P(True), the dense
-        similarity of query and passage, and the first stage (``first_stage_scores``, higher is better, or the
-        input order when None). The ``ranking`` keywords (:class:`~rankrag.model.ranking_plan.RankingKeywords`):
+        By default the score is the calibrated probability that the passage is relevant
+        (:mod:`rankrag.model.relevance`), from three signals: the LLM's P(True), the dense similarity of query and
+        passage, and the first stage (``first_stage_scores``, higher is better, or the input order when None). It
+        keeps its meaning across queries, so a ``score_threshold`` drops what is irrelevant however it compares with
+        the other passages. The cascade sends only the best passages by the cheap signals to the LLM (the models'
+        ``cascade``); the others follow them, scored by the cheap signals alone. The ``ranking`` keywords
+        (:class:`~rankrag.model.ranking_plan.RankingKeywords`):
 
         - ``first_stage``: "lexical" (the default: BM25 or other keyword scores, or an unknown retriever) or
           "dense" (a vector retriever: its scores are the dense signal, so no embedding is computed);
         - ``dense_scores``: the dense signal, one per passage; else the retriever's (``first_stage="dense"`` with
           scores), else computed with :attr:`embedder`;
-        - ``weights``: :class:`~rankrag.model.hybrid.HybridWeights`, by default the model's calibrated ones for
-          that kind (:meth:`hybrid_weights`). With their ``cascade`` the LLM scores only the best ``cascade``
-          passages by the cheap signals, and the others follow them in that order;
+        - ``weights``: :class:`~rankrag.model.hybrid.HybridWeights` instead: the min-max hybrid, a convex
+          combination of the signals normalised within the query (its scores are relative to the query's passages);
         - ``alpha`` (0..1): instead, the LLM score fused with the first stage only, every passage scored:
-          ``alpha * P(True) + (1 - alpha) * first stage`` (``alpha=1``: LLM alone). That is also the rule, at
-          :attr:`default_alpha`, when there is no dense signal (``embedding_model=None`` and no scores).
+          ``alpha * P(True) + (1 - alpha) * first stage`` (``alpha=1``: LLM alone).
 
         ``ScoredPassage.score`` is the final score; ``metadata`` holds ``llm_score`` (P(True), None where the
         cascade did not score the passage) and ``dense_score`` (None without a dense signal).

@@ -229,3 +229,24 @@ def test_loading_the_embedded_model_prints_no_progress_bar_or_kernels_notice() -
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Loading weights" not in done.stderr
     assert "gemm_4bit_forward" not in done.stderr
+
+
+def test_older_dequantized_copies_are_removed_and_others_kept(tmp_path: Path) -> None:
+    """A new copy (another transformers version) replaces the older ones of the same GGUF; a staging directory of a
+    conversion in progress and copies of other files stay."""
+    import os
+
+    def copy(name: str, age_s: float) -> Path:
+        directory = tmp_path / name
+        directory.mkdir()
+        (directory / "model.safetensors").write_text("weights")
+        os.utime(directory, (1_000_000 - age_s, 1_000_000 - age_s))
+        return directory
+
+    old = copy("SmolLM2-135M-Instruct.Q4_1-aaaa", 100)
+    staging = copy("SmolLM2-135M-Instruct.Q4_1-bbbb.x1y2", 100)
+    other_model = copy("Other-Model-cccc", 100)
+    keep = copy("SmolLM2-135M-Instruct.Q4_1-dddd", 0)
+    removed = loading.remove_stale_copies(Path("SmolLM2-135M-Instruct.Q4_1.gguf"), keep)
+    assert removed == [old] and not old.exists()
+    assert keep.is_dir() and staging.is_dir() and other_model.is_dir()

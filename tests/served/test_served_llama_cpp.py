@@ -124,6 +124,21 @@ def test_an_exported_model_serves_each_role(
     assert sum(a == b for a, b in zip(answers, in_process)) >= 2, (answers, in_process)
 
 
+def test_served_relevance_probabilities_match_in_process(
+    served: RankRAGModel, base_model: RankRAGModel, passages: list[str]
+) -> None:
+    """The calibrated relevance probability comes out of a served model too: the same cascade, and probabilities
+    that differ only as much as the served P(True) moves them."""
+    local = {p.index: p for p in base_model.rerank(QUESTION, passages)}
+    remote = served.rerank(QUESTION, passages)
+    assert {p.index for p in remote if p.metadata["llm_score"] is not None} == {
+        i for i, p in local.items() if p.metadata["llm_score"] is not None
+    }
+    gaps = [abs(local[p.index].score - p.score) for p in remote]
+    print(f"served relevance probability: max |dP(relevant)| {max(gaps):.4f}")
+    assert max(gaps) <= 0.06, gaps
+
+
 def test_reading_a_missing_token_by_logit_bias_gives_the_same_scores(
     llama_server: LlamaServer, served: RankRAGModel, passages: list[str]
 ) -> None:
