@@ -30,10 +30,12 @@ from _common import machine  # noqa: E402
 DEPTHS = {"trec_dl_passage": 100, "scifact": 30}
 
 
-def signals(data_dir: str, dataset: str, split: str, embedder: Any) -> tuple[Any, dict[str, dict[str, Any]]]:
+def signals(
+    data_dir: str, dataset: str, split: str, embedder: Any, limit: int | None
+) -> tuple[Any, dict[str, dict[str, Any]]]:
     from rankrag.data.datasets import load_rerank_dataset
 
-    data = load_rerank_dataset(data_dir, dataset, split=split)
+    data = load_rerank_dataset(data_dir, dataset, split=split, limit=limit)
     rows = {}
     for query in data.queries:
         candidates = query.candidates[: DEPTHS[dataset]]
@@ -54,6 +56,7 @@ def main() -> None:
     parser.add_argument("--lexical-cascade", type=int, default=20)
     parser.add_argument("--full-calib", action="append", default=[], help="DATASET=dev_eval output (all scored)")
     parser.add_argument("--splits", default="calib,dev")
+    parser.add_argument("--limit", action="append", default=[], help="DATASET=N: the first N queries of each split")
     args = parser.parse_args()
 
     from rankrag import RankRAGModel
@@ -71,8 +74,11 @@ def main() -> None:
     for item in args.full_calib:
         name, _, path = item.partition("=")
         full[name] = next(iter(json.loads(Path(path).read_text())["results"].values()))["scores"]
+    limits = {name: int(count) for name, _, count in (item.partition("=") for item in args.limit)}
     sets = {
-        name: {split: signals(args.data_dir, name, split, embedder) for split in args.splits.split(",")}
+        name: {
+            split: signals(args.data_dir, name, split, embedder, limits.get(name)) for split in args.splits.split(",")
+        }
         for name in DEPTHS
     }
     calib_groups = []

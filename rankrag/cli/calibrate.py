@@ -70,6 +70,10 @@ def calibrate_command(
                 f"{weights['first_stage']:.1f} cascade {weights['cascade']} (nDCG@10 {scores['cascade']:.4f}; all "
                 f"scored {scores['all scored']:.4f}, first stage {scores['first_stage']:.4f})"
             )
+        for kind, models in record.get("relevance", {}).items():
+            full = models["full"]
+            terms = " ".join(f"{name} {weight:+.2f}" for name, weight in full["weights"].items())
+            typer.echo(f"relevance, {kind} first stage: P(relevant) = sigmoid({full['bias']:+.2f} {terms})")
 
 
 def parse_candidates(values: list[str], names: list[str]) -> dict[str, int]:

@@ -237,10 +237,17 @@ def hybrid_record(scored: Sequence[ScoredQuery], datasets: Sequence[RerankDatase
         for d in datasets
     ]
     fits = {kind: fit_hybrid(groups, kind) for kind in FIRST_STAGE_KINDS}
-    relevance = {kind: fit_relevance(groups, kind, fits[kind].weights.cascade) for kind in FIRST_STAGE_KINDS}
+    try:
+        relevance: dict[str, Any] = {
+            "relevance": {
+                kind: fit_relevance(groups, kind, fits[kind].weights.cascade).as_dict() for kind in FIRST_STAGE_KINDS
+            },
+            "relevance rule": RELEVANCE_RULE,
+        }
+    except ValueError as error:  # e.g. no relevant candidate among the calib queries: nothing to fit
+        relevance = {"relevance note": f"not fitted: {error}; the uncalibrated defaults apply"}
     return {
-        "relevance": {kind: models.as_dict() for kind, models in relevance.items()},
-        "relevance rule": RELEVANCE_RULE,
+        **relevance,
         "hybrid": {kind: fit.weights.as_dict() for kind, fit in fits.items()},
         "hybrid ndcg@10": {
             kind: {"all scored": fit.metric_all, "cascade": fit.metric_cascade, "first_stage": fit.metric_first_stage}

@@ -93,3 +93,34 @@ def test_a_bad_threshold_is_named(embedded_model: RankRAGModel) -> None:
         embedded_model.answer(QUESTION, IRRELEVANT, score_threshold="high")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="score_threshold must be a finite number"):
         embedded_model.answer(QUESTION, IRRELEVANT, score_threshold=math.nan)
+
+
+def test_the_fit_learns_from_the_signals_and_weighs_data_sets_alike() -> None:
+    import random
+
+    from rankrag.eval.hybrid_fit import JudgedQueries, SignalQuery
+    from rankrag.eval.relevance_fit import fit_relevance
+
+    rng = random.Random(7)
+    groups = []
+    for name, size in (("big", 40), ("small", 5)):
+        queries, qrels = [], {}
+        for q in range(size):
+            pids = [f"{name}{q}-{i}" for i in range(10)]
+            relevant = {pids[rng.randrange(10)]}
+            llm = [rng.uniform(0.6, 0.95) if p in relevant else rng.uniform(0.05, 0.7) for p in pids]
+            dense = [rng.uniform(0.4, 0.8) if p in relevant else rng.uniform(0.0, 0.6) for p in pids]
+            queries.append(SignalQuery(f"{name}{q}", pids, llm, dense, None))
+            qrels[f"{name}{q}"] = {p: 1 for p in relevant}
+        groups.append(JudgedQueries(queries, qrels, 1))
+    models = fit_relevance(groups, "lexical", cascade=20)
+    assert models.full.weights["llm"] > 0 and models.full.weights["dense"] > 0 and models.cascade == 20
+    assert set(models.cheap.weights) == {"dense", "first_stage"} and set(models.no_dense.weights) == {
+        "llm",
+        "first_stage",
+    }
+    dense_kind = fit_relevance(groups, "dense", cascade=30)
+    assert set(dense_kind.full.weights) == {"llm", "dense"}
+    one_class = [JudgedQueries(groups[0].queries, {qid: {} for qid in groups[0].qrels}, 1)]
+    with pytest.raises(ValueError, match="relevant and non-relevant"):
+        fit_relevance(one_class, "lexical", cascade=20)

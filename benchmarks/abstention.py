@@ -1,0 +1,97 @@
+"""Abstention on dev SQuAD: how often ``answer(score_threshold=t)`` declines when the gold paragraph is among the 10
+passages and when it was removed, and the answers' token F1 where it does answer.
+
+Each question's 10 dev passages (the gold paragraph and 9 others of its article) are scored once with the LLM;
+the two cases rank the same scores (``RankRAGModel.rank_scored``): the 10 passages, and the 9 without the gold.
+The passages keep the data set's order as the first stage. A question is declined when no passage of its top 5
+reaches ``t``. ``--thresholds`` are reported side by side; ``--answer-threshold`` also generates the answers (the
+shipped roles) for the answerable case at that threshold. The threshold to ship is chosen on calib data, not here.
+
+    python benchmarks/abstention.py --data-dir DIR --limit 40 --answer-threshold 0.5 --output runs/abstention.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from statistics import fmean
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import machine  # noqa: E402
+
+THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+TOP_K = 5
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--limit", type=int, default=40)
+    parser.add_argument("--answer-threshold", type=float)
+    parser.add_argument("--answerer-adapter", default="default")
+    parser.add_argument("--output", required=True, type=Path)
+    args = parser.parse_args()
+
+    from rankrag import RankRAGModel
+    from rankrag.data.datasets import load_qa_dataset
+    from rankrag.eval.metrics import f1_score
+    from rankrag.eval.qa import context_text
+
+    answerer = None if args.answerer_adapter == "none" else args.answerer_adapter
+    model = RankRAGModel.load(answerer_adapter=answerer)
+    items = [
+        i for i in load_qa_dataset(args.data_dir, "squad_v1.1_dev", split="dev") if any(c.is_gold for c in i.contexts)
+    ]
+    items = items[: args.limit]
+    started = time.monotonic()
+    cases: list[dict[str, Any]] = []
+    for item in items:
+        texts = [context_text(c) for c in item.contexts]
+        llm = model.score(item.question, texts)
+        kept = model.rank_scored(texts, llm, query=item.question, top_k=TOP_K)
+        others = [i for i, c in enumerate(item.contexts) if not c.is_gold]
+        removed = model.rank_scored(
+            [texts[i] for i in others], [llm[i] for i in others], query=item.question, top_k=TOP_K
+        )
+        cases.append({"item": item, "texts": texts, "kept": kept, "removed": removed})
+    scoring_s = time.monotonic() - started
+
+    def best(ranked: list[Any]) -> float:
+        return max((p.score for p in ranked), default=0.0)
+
+    table = {
+        f"{t}": {
+            "declines with gold": round(fmean(float(best(c["kept"]) < t) for c in cases), 3),
+            "declines without gold": round(fmean(float(best(c["removed"]) < t) for c in cases), 3),
+        }
+        for t in THRESHOLDS
+    }
+    for t, row in table.items():
+        print(f"t={t}: {row}", flush=True)
+    report: dict[str, Any] = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}}
+    report |= {"questions": len(cases), "scoring_seconds": round(scoring_s, 1), "thresholds": table}
+    if args.answer_threshold is not None:
+        t = args.answer_threshold
+        f1s = []
+        for case in cases:
+            used = [p.text for p in case["kept"] if p.score >= t]  # what answer(score_threshold=t) gives the answerer
+            if used:
+                f1s.append(f1_score(model.generate(case["item"].question, used), case["item"].answers))
+        report["answered at threshold"] = {
+            "threshold": t,
+            "answered": len(f1s),
+            "f1": round(fmean(f1s), 3) if f1s else None,
+        }
+        print(report["answered at threshold"], flush=True)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
