@@ -55,7 +55,7 @@ def test_no_calib_or_dev_question_text_reaches_the_blend(blend: list[BlendExampl
 
 def test_blend_has_every_task_and_balanced_ranking_answers(blend: list[BlendExample]) -> None:
     counts = summarize(blend)
-    assert set(counts["task"]) == set(TASKS)
+    assert set(counts["task"]) == set(TASKS) - {"no_answer_qa"}  # unanswerable QA is drawn only when asked for
     assert counts["task"]["context_ranking"] > 0.7 * len(blend)
     answers = counts["context_ranking_answer"]
     assert set(answers) == {"True", "False"}
@@ -149,3 +149,19 @@ def test_read_blend_names_the_bad_line(tmp_path: Path) -> None:
         read_blend(path)
     with pytest.raises(FileNotFoundError, match="rankrag blend"):
         read_blend(tmp_path / "missing.jsonl")
+
+
+def test_an_answer_blend_holds_unanswerable_questions_over_passages_without_the_answer(mini_data_dir: Path) -> None:
+    from rankrag.train.blend import NO_ANSWER_TEXT
+    from rankrag.train.sources import qa_queries
+    from rankrag.train.trainer import _normalize_answer
+
+    ratios = {"context_ranking": 0.0, "multi_ranking": 0.0, "context_qa": 0.4, "retrieval_qa": 0.3, "no_answer_qa": 0.3}
+    examples = build_blend(mini_data_dir, BlendConfig(size=200, seed=7, task_ratios=ratios, user_shape_share=0.5))
+    unanswerable = [e for e in examples if e.task == "no_answer_qa"]
+    assert unanswerable and {e.target for e in unanswerable} == {NO_ANSWER_TEXT}
+    answers = {q.question: q.answers for q in qa_queries(mini_data_dir)}
+    for example in unanswerable:
+        text = _normalize_answer(" ".join(example.passages))
+        assert not any(_normalize_answer(a) in text for a in answers.get(example.question, ()) if _normalize_answer(a))
+    assert {e.task for e in examples} == {"context_qa", "retrieval_qa", "no_answer_qa"}
