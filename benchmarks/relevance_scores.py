@@ -31,11 +31,14 @@ DEPTHS = {"trec_dl_passage": 100, "scifact": 30}
 
 
 def signals(
-    data_dir: str, dataset: str, split: str, embedder: Any, limit: int | None
+    data_dir: str, dataset: str, split: str, embedder: Any, limit: int | None, cache: Path
 ) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """Each query's candidates with their cosines; the cosines are kept in ``cache`` and read back on a rerun."""
     from rankrag.data.datasets import load_rerank_dataset
 
     data = load_rerank_dataset(data_dir, dataset, split=split, limit=limit)
+    stored = cache / f"{dataset}_{split}_dense.json"
+    known = json.loads(stored.read_text()) if stored.is_file() else {}
     rows = {}
     for query in data.queries:
         candidates = query.candidates[: DEPTHS[dataset]]
@@ -44,8 +47,9 @@ def signals(
             "pids": [c.pid for c in candidates],
             "texts": [c.text for c in candidates],
             "bm25": [c.first_stage_score for c in candidates],
-            "dense": embedder.similarities(query.query, [c.text for c in candidates]),
         }
+        rows[query.qid]["dense"] = known.get(query.qid) or embedder.similarities(query.query, rows[query.qid]["texts"])
+    stored.write_text(json.dumps({qid: row["dense"] for qid, row in rows.items()}))
     return data, rows
 
 
@@ -74,10 +78,12 @@ def main() -> None:
     for item in args.full_calib:
         name, _, path = item.partition("=")
         full[name] = next(iter(json.loads(Path(path).read_text())["results"].values()))["scores"]
+    args.output_dir.mkdir(parents=True, exist_ok=True)
     limits = {name: int(count) for name, _, count in (item.partition("=") for item in args.limit)}
     sets = {
         name: {
-            split: signals(args.data_dir, name, split, embedder, limits.get(name)) for split in args.splits.split(",")
+            split: signals(args.data_dir, name, split, embedder, limits.get(name), args.output_dir)
+            for split in args.splits.split(",")
         }
         for name in DEPTHS
     }

@@ -14,6 +14,7 @@ from langchain_core.runnables import (
     RunnablePassthrough,
 )
 from langchain_core.runnables.utils import AddableDict
+from langchain_core.vectorstores import VectorStoreRetriever
 
 from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS, NOT_FOUND_MESSAGE
 from rankrag.integration.metadata import RELEVANCE_SCORE_KEY
@@ -38,7 +39,8 @@ def create_rankrag_chain(
     ``retriever`` is any LangChain retriever (or Runnable from a question to Documents); it decides how
     many candidates are retrieved, e.g. ``vectorstore.as_retriever(search_kwargs={"k": 20})``.
     ``reranker`` and ``llm`` default to a :class:`RankRAGReranker` built from ``model_options``
-    (``model=``, ``model_name=``, ``dtype=`` ...) and a :class:`RankRAGLLM` sharing its model; pass your own
+    (``model=``, ``model_name=``, ``dtype=`` ...; its ``first_stage`` is "dense" for a vector store's retriever) and a
+    :class:`RankRAGLLM` sharing its model; pass your own
     to set their options (``alpha``, ``max_tokens`` ...). The answer uses RankRAG's generation prompt.
 
     ``score_threshold``: keep only documents whose ``relevance_score`` (the calibrated probability that the
@@ -60,7 +62,9 @@ def create_rankrag_chain(
             "pass the options to the components you build, or let the chain build both"
         )
     if reranker is None:
-        reranker = RankRAGReranker(top_n=top_k, **(model_options if llm is None else {"model": llm.model}))
+        first_stage = "dense" if isinstance(retriever, VectorStoreRetriever) else "lexical"
+        options = model_options if llm is None else {"model": llm.model}
+        reranker = RankRAGReranker(top_n=top_k, first_stage=first_stage, **options)
     if llm is None:
         llm = RankRAGLLM(model=reranker.model, max_tokens=DEFAULT_MAX_NEW_TOKENS)
 

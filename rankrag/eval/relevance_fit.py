@@ -61,7 +61,8 @@ def feature_values(example: Example, features: Sequence[str]) -> list[float]:
 
 def fit_logistic(examples: Sequence[Example], features: Sequence[str]) -> LogisticModel:
     """A logistic regression of the labels on ``features`` (scikit-learn, L2 at :data:`REGULARIZATION_C`) over the
-    examples that have them; each data set's examples weigh 1 in all."""
+    examples that have them; each data set weighs the same in all, and the weights average 1 (so the penalty keeps
+    its usual strength against the data)."""
     from sklearn.linear_model import LogisticRegression
 
     rows = [row for row in examples if "llm" not in features or row.llm is not None]
@@ -70,7 +71,7 @@ def fit_logistic(examples: Sequence[Example], features: Sequence[str]) -> Logist
     if all(labels) or not any(labels):
         raise ValueError("the calib candidates must hold relevant and non-relevant passages to fit on")
     model = LogisticRegression(C=REGULARIZATION_C, max_iter=1000)
-    weights = [1.0 / per_group[row.group] for row in rows]
+    weights = [len(rows) / (len(per_group) * per_group[row.group]) for row in rows]
     model.fit([feature_values(row, features) for row in rows], labels, sample_weight=weights)
     return LogisticModel(
         bias=float(model.intercept_[0]), weights={name: float(w) for name, w in zip(features, model.coef_[0])}
