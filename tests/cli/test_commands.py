@@ -105,7 +105,7 @@ def test_ask_json_prints_one_object_with_reranked_contexts(
 
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)  # the whole of stdout is exactly one JSON object
-    assert set(payload) == {"question", "answer", "contexts"}
+    assert set(payload) == {"question", "answer", "abstained", "contexts"} and payload["abstained"] is False
     assert payload["question"] == "Who built the first full-scale working railway steam locomotive?"
     assert isinstance(payload["answer"], str) and payload["answer"].strip()
     assert len(payload["contexts"]) == 2
@@ -128,6 +128,21 @@ class _RecordingStdout:
 
     def flush(self) -> None:
         self.writes.append("<flush>")
+
+
+def test_ask_with_a_threshold_no_passage_reaches_says_not_found(
+    sample_db: Path, invoke: Callable[..., Result], embedded_model: object
+) -> None:
+    """A relevance probability is at most 1, so --min-score 1.01 keeps nothing: the not-found message, no answer."""
+    from rankrag.defaults import NOT_FOUND_MESSAGE
+
+    question = "Who built the first full-scale working railway steam locomotive?"
+    result = invoke("ask", question, "--db", sample_db, "--json", "--min-score", "1.01", *FAST)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["abstained"] is True and payload["answer"] == NOT_FOUND_MESSAGE and payload["contexts"] == []
+    streamed = invoke("ask", question, "--db", sample_db, "--min-score", "1.01", "--not-found-message", "Nope.", *FAST)
+    assert streamed.exit_code == 0 and streamed.stdout.strip() == "Nope."
 
 
 def test_ask_streams_the_answer_then_lists_passages(
