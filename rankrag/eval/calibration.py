@@ -41,7 +41,8 @@ RULE = (
 )
 RELEVANCE_RULE = (
     "per kind of first stage, logistic regressions of calib relevance on logit P(True), dense cosine and the "
-    "first stage's within-query normalised score (full, cheap: no LLM, no_dense), each data set weighing the same; "
+    "first stage's within-query normalised score, coefficients >= 0 (full, cheap: no LLM, no_dense), each data set "
+    "weighing the same; "
     "the cascade size of the hybrid fit"
 )
 HYBRID_RULE = (

@@ -5,8 +5,9 @@ precision and recall of a threshold).
 Every candidate of every calib query is one example: its signals (the LLM's P(True) as a logit, the dense cosine,
 the first stage's within-query normalised score) and its label (judged relevant at the set's threshold; unjudged
 candidates count as not relevant). Each data set weighs the same in the fit, however many candidates it has.
-A ``dense`` first stage hands its candidates over in dense order, and its first-stage feature is that order, so
-only the ``no_dense`` model uses it.
+A ``dense`` first stage hands its candidates over in dense order with its cosines as the scores, so its first-stage
+feature is the cosine normalised within the query: where the raw cosine says how close a passage is to the query,
+that feature says how it compares with the query's other candidates.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rankrag.model.fusion import normalized_first_stage
 from rankrag.model.hybrid import FirstStageKind
 from rankrag.model.relevance import LogisticModel, RelevanceModels, llm_logit
 
-# L2 strength of the fit (scikit-learn's C): weak, the features are few and the examples thousands.
+# L2 strength of the fit (as scikit-learn's C): weak, the features are few and the examples thousands.
 REGULARIZATION_C = 10.0
 ECE_BINS = 10
 
@@ -60,31 +61,46 @@ def feature_values(example: Example, features: Sequence[str]) -> list[float]:
 
 
 def fit_logistic(examples: Sequence[Example], features: Sequence[str]) -> LogisticModel:
-    """A logistic regression of the labels on ``features`` (scikit-learn, L2 at :data:`REGULARIZATION_C`) over the
-    examples that have them; each data set weighs the same in all, and the weights average 1 (so the penalty keeps
-    its usual strength against the data)."""
-    from sklearn.linear_model import LogisticRegression
+    """A logistic regression of the labels on ``features`` over the examples that have them, each data set weighing
+    the same (the weights average 1), with an L2 penalty of ``1 / (2 * REGULARIZATION_C)`` on the coefficients.
+
+    Every coefficient is held at 0 or above (scipy's L-BFGS-B with bounds): a higher P(True), cosine or first-stage
+    score never makes a passage less likely relevant. Unconstrained, the fit on the cascade's passages (already
+    chosen for their cosine) gave the cosine a negative weight, which would rank a passage on the query's topic below
+    one off it."""
+    import numpy as np
+    from scipy.optimize import minimize
 
     rows = [row for row in examples if "llm" not in features or row.llm is not None]
     per_group = Counter(row.group for row in rows)
-    labels = [row.relevant for row in rows]
-    if all(labels) or not any(labels):
+    labels = np.array([row.relevant for row in rows], dtype=float)
+    if labels.all() or not labels.any():
         raise ValueError("the calib candidates must hold relevant and non-relevant passages to fit on")
-    model = LogisticRegression(C=REGULARIZATION_C, max_iter=1000)
-    weights = [len(rows) / (len(per_group) * per_group[row.group]) for row in rows]
-    model.fit([feature_values(row, features) for row in rows], labels, sample_weight=weights)
-    return LogisticModel(
-        bias=float(model.intercept_[0]), weights={name: float(w) for name, w in zip(features, model.coef_[0])}
-    )
+    x = np.array([feature_values(row, features) for row in rows], dtype=float)
+    weights = np.array([len(rows) / (len(per_group) * per_group[row.group]) for row in rows])
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = theta[0] + x @ theta[1:]
+        p = 1.0 / (1.0 + np.exp(-z))
+        value = float(np.sum(weights * (np.logaddexp(0.0, z) - labels * z)))
+        value += float(theta[1:] @ theta[1:]) / (2.0 * REGULARIZATION_C)
+        residual = weights * (p - labels)
+        gradient = np.concatenate([[residual.sum()], x.T @ residual + theta[1:] / REGULARIZATION_C])
+        return value, gradient
+
+    bounds = [(None, None)] + [(0.0, None)] * len(features)
+    result = minimize(loss, np.zeros(len(features) + 1), jac=True, method="L-BFGS-B", bounds=bounds)
+    if not result.success:
+        raise ValueError(f"the relevance fit did not converge: {result.message}")
+    return LogisticModel(bias=float(result.x[0]), weights={name: float(w) for name, w in zip(features, result.x[1:])})
 
 
 def fit_relevance(groups: Sequence[JudgedQueries], kind: FirstStageKind, cascade: int | None) -> RelevanceModels:
     """The three relevance models of ``kind`` on the queries of ``groups``; ``cascade`` as the hybrid fit chose."""
     rows = examples(groups, kind)
-    with_first = ("first_stage",) if kind == "lexical" else ()
     return RelevanceModels(
-        full=fit_logistic(rows, ("llm", "dense", *with_first)),
-        cheap=fit_logistic(rows, ("dense", *with_first)),
+        full=fit_logistic(rows, ("llm", "dense", "first_stage")),
+        cheap=fit_logistic(rows, ("dense", "first_stage")),
         no_dense=fit_logistic(rows, ("llm", "first_stage")),
         cascade=cascade,
     )

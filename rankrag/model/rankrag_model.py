@@ -73,18 +73,20 @@ UNCALIBRATED_HYBRID: dict[FirstStageKind, HybridWeights] = {
     "lexical": HybridWeights(llm=0.2, dense=0.5, first_stage=0.3, cascade=30),
     "dense": HybridWeights(llm=0.1, dense=0.9, first_stage=0.0, cascade=30),
 }
-# Relevance models of a model without calibration, per kind of first stage: PROVISIONAL, replaced by the fit below.
+# Relevance models of a model without calibration, per kind of first stage: the shipped adapter's calib fit (2026-12-07,
+# docs/evaluation.md "Calibrated relevance"), with the cascade at 30. Another model's P(True) may be calibrated
+# differently; rankrag calibrate fits its own.
 UNCALIBRATED_RELEVANCE: dict[FirstStageKind, RelevanceModels] = {
     "lexical": RelevanceModels(
-        full=LogisticModel(-6.0, {"llm": 0.3, "dense": 6.0, "first_stage": 1.5}),
-        cheap=LogisticModel(-6.0, {"dense": 6.0, "first_stage": 1.5}),
-        no_dense=LogisticModel(-3.0, {"llm": 0.3, "first_stage": 2.0}),
+        full=LogisticModel(-2.848, {"llm": 0.901, "dense": 0.0, "first_stage": 1.653}),
+        cheap=LogisticModel(-4.298, {"dense": 3.195, "first_stage": 2.469}),
+        no_dense=LogisticModel(-2.848, {"llm": 0.901, "first_stage": 1.653}),
         cascade=30,
     ),
     "dense": RelevanceModels(
-        full=LogisticModel(-6.0, {"llm": 0.3, "dense": 7.0}),
-        cheap=LogisticModel(-6.0, {"dense": 7.0}),
-        no_dense=LogisticModel(-3.0, {"llm": 0.3, "first_stage": 2.0}),
+        full=LogisticModel(-2.846, {"llm": 0.98, "dense": 0.0, "first_stage": 0.863}),
+        cheap=LogisticModel(-4.393, {"dense": 3.425, "first_stage": 1.328}),
+        no_dense=LogisticModel(-2.846, {"llm": 0.98, "first_stage": 0.863}),
         cascade=30,
     ),
 }

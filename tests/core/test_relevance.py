@@ -62,13 +62,21 @@ def test_reliability_and_threshold_metrics() -> None:
     assert precision_recall([0.2], [True], 0.5) == (1.0, 0.0)
 
 
-def test_a_threshold_drops_every_irrelevant_passage_and_keeps_the_relevant_one(embedded_model: RankRAGModel) -> None:
-    """The case of issue 41: five passages on other topics; with min-max they scored up to 1.000."""
-    nothing = embedded_model.rerank(QUESTION, IRRELEVANT)
-    assert max(p.score for p in nothing) < 0.5, [round(p.score, 3) for p in nothing]
-    ranked = embedded_model.rerank(QUESTION, [*IRRELEVANT[:2], RELEVANT, *IRRELEVANT[2:]])
-    kept = [p for p in ranked if p.score >= 0.5]
-    assert [p.text for p in kept] == [RELEVANT], [(round(p.score, 3), p.text[:30]) for p in ranked]
+@pytest.mark.parametrize("first_stage", ["lexical", "dense"])
+def test_a_threshold_drops_every_irrelevant_passage_and_keeps_the_relevant_one(
+    embedded_model: RankRAGModel, first_stage: str
+) -> None:
+    """The case of issue 41: five passages on other topics (with min-max they scored up to 1.000) score far below
+    0.5; the relevant passage, added, ranks first at several times the best of them. Its probability, calibrated on
+    TREC DL and SciFact's labels, was 0.42 (lexical) and 0.32 (dense, placed 3rd of 6 with no retriever scores), so
+    it is kept at 0.3 and, in the lexical case, at the threshold chosen on calib (0.4)."""
+    nothing = embedded_model.rerank(QUESTION, IRRELEVANT, first_stage=first_stage)  # type: ignore[arg-type]
+    assert max(p.score for p in nothing) < 0.2, [round(p.score, 3) for p in nothing]
+    ranked = embedded_model.rerank(QUESTION, [*IRRELEVANT[:2], RELEVANT, *IRRELEVANT[2:]], first_stage=first_stage)  # type: ignore[arg-type]
+    assert ranked[0].text == RELEVANT and ranked[0].score >= 3 * ranked[1].score, [round(p.score, 3) for p in ranked]
+    assert [p.text for p in ranked if p.score >= 0.3] == [RELEVANT]
+    if first_stage == "lexical":
+        assert [p.text for p in ranked if p.score >= 0.4] == [RELEVANT]
 
 
 def test_answer_abstains_without_generating(embedded_model: RankRAGModel, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,7 +91,8 @@ def test_answer_abstains_without_generating(embedded_model: RankRAGModel, monkey
 
 
 def test_answer_with_a_relevant_passage_answers(embedded_model: RankRAGModel) -> None:
-    result = embedded_model.answer(QUESTION, [*IRRELEVANT, RELEVANT], score_threshold=0.5, max_new_tokens=24)
+    passages = [*IRRELEVANT[:2], RELEVANT, *IRRELEVANT[2:]]
+    result = embedded_model.answer(QUESTION, passages, score_threshold=0.3, max_new_tokens=24)
     assert not result.abstained and [p.text for p in result.contexts] == [RELEVANT]
     assert "100" in result.answer
 
@@ -120,7 +129,8 @@ def test_the_fit_learns_from_the_signals_and_weighs_data_sets_alike() -> None:
         "first_stage",
     }
     dense_kind = fit_relevance(groups, "dense", cascade=30)
-    assert set(dense_kind.full.weights) == {"llm", "dense"}
+    assert set(dense_kind.full.weights) == {"llm", "dense", "first_stage"}
+    assert all(w >= 0 for model in (models.full, models.cheap, dense_kind.full) for w in model.weights.values())
     one_class = [JudgedQueries(groups[0].queries, {qid: {} for qid in groups[0].qrels}, 1)]
     with pytest.raises(ValueError, match="relevant and non-relevant"):
         fit_relevance(one_class, "lexical", cascade=20)

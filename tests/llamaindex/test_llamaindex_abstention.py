@@ -22,15 +22,17 @@ RELEVANT = "At sea level, pure water boils at 100 degrees Celsius (212 degrees F
 
 
 @pytest.mark.parametrize("first_stage", ["lexical", "dense"])
-def test_threshold_half_keeps_only_the_relevant_node(embedded_model, first_stage: str) -> None:  # type: ignore[no-untyped-def]
-    reranker = RankRAGReranker(model=embedded_model, top_n=3, score_threshold=0.5, first_stage=first_stage)
-    nodes = [NodeWithScore(node=TextNode(text=t), score=None) for t in IRRELEVANT]
-    assert reranker.postprocess_nodes(nodes, QueryBundle(QUESTION)) == []
-    with_answer = [
-        NodeWithScore(node=TextNode(text=t), score=None) for t in [*IRRELEVANT[:3], RELEVANT, *IRRELEVANT[3:]]
-    ]
-    kept = reranker.postprocess_nodes(with_answer, QueryBundle(QUESTION))
-    assert [n.node.get_content() for n in kept] == [RELEVANT] and kept[0].score >= 0.5
+def test_a_threshold_keeps_nothing_irrelevant_and_keeps_the_relevant_node(embedded_model, first_stage: str) -> None:  # type: ignore[no-untyped-def]
+    """Issue 41's case, as in the LangChain test: 0.5 and 0.3 keep nothing irrelevant; 0.3 keeps the relevant node."""
+    for threshold in (0.5, 0.3):
+        reranker = RankRAGReranker(model=embedded_model, top_n=3, score_threshold=threshold, first_stage=first_stage)
+        nodes = [NodeWithScore(node=TextNode(text=t), score=None) for t in IRRELEVANT]
+        assert reranker.postprocess_nodes(nodes, QueryBundle(QUESTION)) == []
+    texts = [*IRRELEVANT[:2], RELEVANT, *IRRELEVANT[2:]]
+    kept = reranker.postprocess_nodes(
+        [NodeWithScore(node=TextNode(text=t), score=None) for t in texts], QueryBundle(QUESTION)
+    )
+    assert [n.node.get_content() for n in kept] == [RELEVANT] and kept[0].score >= 0.3
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,7 @@ def test_the_engine_answers_from_a_relevant_node(embedded_model) -> None:  # typ
     index = VectorStoreIndex.from_documents(
         [Document(text=t) for t in [*IRRELEVANT, RELEVANT]], embed_model=embedded_embed_model()
     )
-    engine = create_rankrag_query_engine(index, model=embedded_model, score_threshold=0.5)
+    engine = create_rankrag_query_engine(index, model=embedded_model, score_threshold=0.3)
     assert engine._node_postprocessors[0].first_stage == "dense"  # a vector index's retriever
     response = engine.query(QUESTION)
     assert response.metadata["abstained"] is False
