@@ -79,6 +79,34 @@ def evaluate(group: Any, kind: str, models: Any, weights: Any) -> dict[str, Any]
     }
 
 
+def threshold_on_calib(groups: list[Any], models: Any) -> dict[str, Any]:
+    """The threshold to ship: the one of 0.1 .. 0.9 whose keep/drop decision on the calib candidates the LLM scored
+    has the best F1 for the relevant ones (each data set weighing the same), with that F1 per threshold."""
+    from rankrag.eval.relevance_fit import precision_recall, query_probabilities
+
+    per_set: dict[float, list[float]] = {}
+    for group in groups:
+        probabilities, labels = [], []
+        for query in group.queries:
+            if query.qid not in group.qrels:
+                continue
+            values = query_probabilities(query, models)
+            scored = [i for i, v in enumerate(query.llm) if v == v]
+            probabilities += [values[i] for i in scored]
+            labels += [group.qrels[query.qid].get(query.pids[i], 0) >= group.threshold for i in scored]
+        for t in [round(0.1 * k, 1) for k in range(1, 10)]:
+            precision, recall = precision_recall(probabilities, labels, t)
+            per_set.setdefault(t, []).append(
+                2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            )
+    f1 = {t: fmean(values) for t, values in per_set.items()}
+    best = max(f1, key=lambda t: (f1[t], -abs(t - 0.5)))
+    return {
+        "chosen": best,
+        "mean F1 of keeping the relevant, per threshold": {f"{t}": round(v, 4) for t, v in f1.items()},
+    }
+
+
 def plot(results: dict[str, Any], target: Path) -> None:
     import matplotlib
 
@@ -112,6 +140,7 @@ def main() -> None:
     from rankrag import RankRAGModel
     from rankrag.eval.relevance_fit import fit_relevance
     from rankrag.model.hybrid import FIRST_STAGE_KINDS
+    from rankrag.model.relevance import RelevanceModels
 
     model = RankRAGModel.load(adapter=None if args.adapter == "none" else args.adapter)
     calib = [judged(args.scores, args.data_dir, name, "calib") for name in SETS]
@@ -131,7 +160,10 @@ def main() -> None:
                 f"{row['ndcg@10 min-max hybrid (cascade)']:.4f}; ECE {row['ece']:.4f}; thresholds {row['threshold']}",
                 flush=True,
             )
+    choice = threshold_on_calib(calib, RelevanceModels.from_dict(record["lexical"]))
+    print("threshold chosen on calib:", choice, flush=True)
     report = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}, "relevance": record}
+    report["threshold on calib (lexical)"] = choice
     report["dev"] = results
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2), encoding="utf-8")
