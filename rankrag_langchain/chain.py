@@ -18,6 +18,7 @@ from langchain_core.vectorstores import VectorStoreRetriever
 
 from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS, NOT_FOUND_MESSAGE
 from rankrag.integration.metadata import RELEVANCE_SCORE_KEY
+from rankrag.model.hybrid import FirstStageKind
 from rankrag.model.validation import check_positive, check_threshold
 from rankrag_langchain._convert import question_of
 from rankrag_langchain.chat_model import RankRAGLLM
@@ -62,7 +63,7 @@ def create_rankrag_chain(
             "pass the options to the components you build, or let the chain build both"
         )
     if reranker is None:
-        first_stage = "dense" if isinstance(retriever, VectorStoreRetriever) else "lexical"
+        first_stage: FirstStageKind = "dense" if isinstance(retriever, VectorStoreRetriever) else "lexical"
         options = model_options if llm is None else {"model": llm.model}
         reranker = RankRAGReranker(top_n=top_k, first_stage=first_stage, **options)
     if llm is None:

@@ -18,6 +18,7 @@ from llama_index.core.retrievers import BaseRetriever, VectorIndexRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS, NOT_FOUND_MESSAGE
+from rankrag.model.hybrid import FirstStageKind
 from rankrag.model.validation import check_positive, check_query, check_threshold
 from rankrag_llamaindex.llm import RankRAGLLM
 from rankrag_llamaindex.reranker import RankRAGReranker
@@ -112,7 +113,7 @@ def create_rankrag_query_engine(
             raise TypeError(f"expected a LlamaIndex retriever or index, got {type(retriever).__name__}")
         retriever = retriever.as_retriever(similarity_top_k=DEFAULT_CANDIDATES)
     if reranker is None:
-        first_stage = "dense" if isinstance(retriever, VectorIndexRetriever) else "lexical"
+        first_stage: FirstStageKind = "dense" if isinstance(retriever, VectorIndexRetriever) else "lexical"
         options = model_options if llm is None else {"model": llm.model}
         reranker = RankRAGReranker(top_n=top_k, score_threshold=score_threshold, first_stage=first_stage, **options)
     elif score_threshold is not None and reranker.score_threshold != score_threshold:

@@ -44,7 +44,8 @@ class RankRAGReranker(RankRAGComponent, BaseNodePostprocessor):
         default=RERANK_DEFAULTS.top_n, gt=0, description="Number of nodes returned (best first); None keeps all."
     )
     score_threshold: float | None = Field(
-        default=RERANK_DEFAULTS.score_threshold, description="Drop nodes whose relevance_score (the calibrated probability of relevance) is below this."
+        default=RERANK_DEFAULTS.score_threshold,
+        description="Drop nodes whose relevance_score (the calibrated probability of relevance) is below this.",
     )
     batch_size: int | None = Field(default=RERANK_DEFAULTS.batch_size, gt=0, description="Passages per forward pass.")
     first_stage: FirstStageKind = Field(

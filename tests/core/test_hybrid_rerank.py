@@ -17,7 +17,8 @@ from rankrag.errors import ModelNotFoundError
 from rankrag.model import hybrid
 from rankrag.model.calibration_store import CALIBRATION_FILE
 from rankrag.model.hybrid import HybridWeights
-from rankrag.model.rankrag_model import UNCALIBRATED_HYBRID
+from rankrag.model.rankrag_model import UNCALIBRATED_HYBRID, UNCALIBRATED_RELEVANCE
+from rankrag.model.relevance import LogisticModel, RelevanceModels
 from rankrag.model.selection import select
 
 QUERY = "What is the capital of Japan?"
@@ -44,10 +45,25 @@ class RecordingEmbedder:
         return self.values[: len(passages)]
 
 
-def test_default_is_the_hybrid_of_three_signals(tiny_model: RankRAGModel) -> None:
+def test_default_is_the_calibrated_relevance_of_three_signals(tiny_model: RankRAGModel) -> None:
     ranked = tiny_model.rerank(QUERY, PASSAGES)
-    weights = tiny_model.hybrid_weights("lexical")
-    assert weights == UNCALIBRATED_HYBRID["lexical"]  # the tiny model has no calibration
+    models = tiny_model.relevance_models("lexical")
+    assert models == UNCALIBRATED_RELEVANCE["lexical"]  # the tiny model has no calibration
+    llm = tiny_model.score(QUERY, PASSAGES)
+    dense = tiny_model.embedder.similarities(QUERY, PASSAGES)  # type: ignore[union-attr]
+    first = [1.0 - i / len(PASSAGES) for i in range(len(PASSAGES))]  # 5 passages: all within the cascade
+    expected = {i: models.full.probability(llm=llm[i], dense=dense[i], first_stage=first[i]) for i in range(5)}
+    assert {p.index: p.score for p in ranked} == pytest.approx(expected)
+    assert [p.score for p in ranked] == sorted((p.score for p in ranked), reverse=True)
+    for passage in ranked:
+        assert passage.metadata["llm_score"] == pytest.approx(llm[passage.index])
+        assert passage.metadata["dense_score"] == pytest.approx(dense[passage.index])
+
+
+def test_weights_give_the_min_max_hybrid_of_three_signals(tiny_model: RankRAGModel) -> None:
+    weights = UNCALIBRATED_HYBRID["lexical"]
+    assert tiny_model.hybrid_weights("lexical") == weights  # the tiny model has no calibration
+    ranked = tiny_model.rerank(QUERY, PASSAGES, weights=weights)
     llm = tiny_model.score(QUERY, PASSAGES)
     dense = tiny_model.embedder.similarities(QUERY, PASSAGES)  # type: ignore[union-attr]
     first = [1.0 - i / len(PASSAGES) for i in range(len(PASSAGES))]
@@ -96,11 +112,15 @@ def test_the_cascade_sends_only_the_best_by_the_cheap_signals_to_the_llm(tiny_mo
     assert all(p.score < 0.0 <= q.score for p in rest for q in scored)
 
 
-def test_no_dense_signal_falls_back_to_the_fusion_at_the_default_alpha(tiny_model: RankRAGModel) -> None:
+def test_no_dense_signal_gives_the_probability_from_the_llm_and_the_first_stage(tiny_model: RankRAGModel) -> None:
     model = tiny_model.with_options(embedding_model=None)
     assert model.embedder is None
     ranked = model.rerank(QUERY, PASSAGES)
-    assert ranked == model.rerank(QUERY, PASSAGES, alpha=model.default_alpha)
+    llm = model.score(QUERY, PASSAGES)
+    no_dense = model.relevance_models("lexical").no_dense
+    first = [1.0 - i / len(PASSAGES) for i in range(len(PASSAGES))]
+    expected = {i: no_dense.probability(llm=llm[i], first_stage=first[i]) for i in range(5)}
+    assert {p.index: p.score for p in ranked} == pytest.approx(expected)
     assert all(p.metadata["dense_score"] is None for p in ranked)
 
 
@@ -160,7 +180,25 @@ def test_an_embedding_model_that_cannot_be_loaded_is_named(tiny_model: RankRAGMo
     assert model.rerank(QUERY, PASSAGES, alpha=0.5)  # the fused rule needs no embedding model
 
 
-def test_calibrated_hybrid_weights_are_the_default(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_calibrated_relevance_models_are_the_default(tiny_model_dir: Path, tmp_path: Path) -> None:
+    directory = tmp_path / "calibrated-relevance"
+    shutil.copytree(tiny_model_dir, directory)
+    models = RelevanceModels(
+        full=LogisticModel(-1.0, {"llm": 1.0, "dense": 1.0, "first_stage": 1.0}),
+        cheap=LogisticModel(-2.0, {"dense": 2.0, "first_stage": 1.0}),
+        no_dense=LogisticModel(-1.0, {"llm": 1.0, "first_stage": 1.0}),
+        cascade=2,
+    )
+    record = {"alpha": 0.5, "relevance": {"lexical": models.as_dict(), "dense": models.as_dict()}}
+    (directory / CALIBRATION_FILE).write_text(json.dumps(record))
+    model = RankRAGModel.load(str(directory), adapter=None)
+    assert model.relevance_models("lexical") == models
+    ranked = model.rerank(QUERY, PASSAGES, dense_scores=[0.2, 0.9, 0.1, 0.4, 0.3])
+    # cheap: -2 + 2 * cosine + first stage (1, 0.8, ..., 0.2 by position): passages 1 and 0 are its best two
+    assert sorted(p.index for p in ranked if p.metadata["llm_score"] is not None) == [0, 1]
+
+
+def test_calibrated_hybrid_weights_apply_when_asked_for(tiny_model_dir: Path, tmp_path: Path) -> None:
     directory = tmp_path / "calibrated"
     shutil.copytree(tiny_model_dir, directory)
     fitted = {
@@ -171,5 +209,5 @@ def test_calibrated_hybrid_weights_are_the_default(tiny_model_dir: Path, tmp_pat
     model = RankRAGModel.load(str(directory), adapter=None)
     assert model.hybrid_weights("lexical") == HybridWeights(0.3, 0.6, 0.1, cascade=2)
     assert model.hybrid_weights("dense") == HybridWeights(0.5, 0.5, 0.0)
-    ranked = model.rerank(QUERY, PASSAGES, dense_scores=[0.2, 0.9, 0.1, 0.4, 0.3])
+    ranked = model.rerank(QUERY, PASSAGES, dense_scores=[0.2, 0.9, 0.1, 0.4, 0.3], weights=model.hybrid_weights())
     assert sum(p.metadata["llm_score"] is not None for p in ranked) == 2

@@ -199,13 +199,14 @@ async def test_async_calls_match_sync_calls(tiny_model) -> None:
     assert [p.index for p in ranked] == [p.index for p in tiny_model.rerank(QUESTION, PASSAGES, top_k=2)]
 
 
-def test_an_uncalibrated_model_ranks_with_the_uncalibrated_hybrid_weights_by_default(tiny_model) -> None:
-    from rankrag.model.rankrag_model import UNCALIBRATED_ALPHA, UNCALIBRATED_HYBRID
+def test_an_uncalibrated_model_ranks_with_the_uncalibrated_relevance_models_by_default(tiny_model) -> None:
+    from rankrag.model.rankrag_model import UNCALIBRATED_ALPHA, UNCALIBRATED_HYBRID, UNCALIBRATED_RELEVANCE
 
     assert tiny_model.calibration is None and tiny_model.default_alpha == UNCALIBRATED_ALPHA == 0.25
     assert tiny_model.hybrid_weights() == UNCALIBRATED_HYBRID["lexical"]
+    assert tiny_model.relevance_models() == UNCALIBRATED_RELEVANCE["lexical"]
     by_default = tiny_model.rerank(QUESTION, PASSAGES)
-    assert [(p.index, p.score) for p in by_default] == [
+    assert [(p.index, p.score) for p in by_default] != [
         (p.index, p.score) for p in tiny_model.rerank(QUESTION, PASSAGES, weights=UNCALIBRATED_HYBRID["lexical"])
     ]
     assert [(p.index, p.score) for p in by_default] != [

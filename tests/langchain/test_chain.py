@@ -30,7 +30,7 @@ def chain(squad_store, embedded_model) -> Runnable:  # type: ignore[no-untyped-d
 
 
 def assert_answered(output: dict, question: dict) -> None:  # type: ignore[type-arg]
-    assert set(output) == {"answer", "source_documents"}
+    assert set(output) == {"answer", "source_documents", "abstained"} and output["abstained"] is False
     answer = output["answer"]
     documents = output["source_documents"]
     # The gold answer, or a span of the kept passages: answered from the reranked sources, not made up.

@@ -29,6 +29,7 @@ def test_building_it_prints_no_loading_bar(capfd: pytest.CaptureFixture[str]) ->
     """The load takes under a second: transformers' "Loading weights" bar stays off for it, and on afterwards."""
     from transformers.utils import logging as transformers_logging
 
+    transformers_logging.enable_progress_bar()  # other tests' CLI runs may have turned the bars off in this process
     capfd.readouterr()
     embedded_embeddings()
     captured = capfd.readouterr()
