@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from relevance_case import IRRELEVANT, QUESTION, RELEVANT, WITH_RELEVANT
 
 from rankrag import RankRAGModel
 from rankrag.defaults import NOT_FOUND_MESSAGE
@@ -13,15 +14,6 @@ from rankrag.eval.relevance_fit import precision_recall, reliability
 from rankrag.model.ranking_plan import plan_ranking
 from rankrag.model.relevance import LogisticModel, RelevanceModels, llm_logit, sigmoid
 
-QUESTION = "What is the boiling point of water at sea level?"
-IRRELEVANT = [
-    "The football match ended in a draw after extra time and a penalty shoot-out.",
-    "Risotto is a northern Italian rice dish cooked with broth until it reaches a creamy consistency.",
-    "Capital gains tax is levied on the profit from the sale of property or an investment.",
-    "A player is in an offside position if any part of the head, body or feet is in the opponents' half.",
-    "Sourdough bread is made by the fermentation of dough using naturally occurring lactobacilli and yeast.",
-]
-RELEVANT = "At sea level, pure water boils at 100 degrees Celsius (212 degrees Fahrenheit)."
 MODELS = RelevanceModels(
     full=LogisticModel(-2.0, {"llm": 1.0, "dense": 2.0, "first_stage": 0.5}),
     cheap=LogisticModel(-3.0, {"dense": 4.0, "first_stage": 1.0}),
@@ -72,7 +64,7 @@ def test_a_threshold_drops_every_irrelevant_passage_and_keeps_the_relevant_one(
     it is kept at 0.3 and, in the lexical case, at the threshold chosen on calib (0.4)."""
     nothing = embedded_model.rerank(QUESTION, IRRELEVANT, first_stage=first_stage)  # type: ignore[arg-type]
     assert max(p.score for p in nothing) < 0.2, [round(p.score, 3) for p in nothing]
-    ranked = embedded_model.rerank(QUESTION, [*IRRELEVANT[:2], RELEVANT, *IRRELEVANT[2:]], first_stage=first_stage)  # type: ignore[arg-type]
+    ranked = embedded_model.rerank(QUESTION, WITH_RELEVANT, first_stage=first_stage)  # type: ignore[arg-type]
     assert ranked[0].text == RELEVANT and ranked[0].score >= 3 * ranked[1].score, [round(p.score, 3) for p in ranked]
     assert [p.text for p in ranked if p.score >= 0.3] == [RELEVANT]
     if first_stage == "lexical":
@@ -91,7 +83,7 @@ def test_answer_abstains_without_generating(embedded_model: RankRAGModel, monkey
 
 
 def test_answer_with_a_relevant_passage_answers(embedded_model: RankRAGModel) -> None:
-    passages = [*IRRELEVANT[:2], RELEVANT, *IRRELEVANT[2:]]
+    passages = WITH_RELEVANT
     result = embedded_model.answer(QUESTION, passages, score_threshold=0.3, max_new_tokens=24)
     assert not result.abstained and [p.text for p in result.contexts] == [RELEVANT]
     assert "100" in result.answer

@@ -6,19 +6,10 @@ from __future__ import annotations
 import pytest
 from langchain_core.documents import Document
 from langchain_core.vectorstores import InMemoryVectorStore
+from relevance_case import IRRELEVANT, QUESTION, RELEVANT, WITH_RELEVANT
 
 from rankrag.defaults import NOT_FOUND_MESSAGE
 from rankrag_langchain import RankRAGLLM, RankRAGReranker, create_rankrag_chain
-
-QUESTION = "What is the boiling point of water at sea level?"
-IRRELEVANT = [
-    "The football match ended in a draw after extra time and a penalty shoot-out.",
-    "Risotto is a northern Italian rice dish cooked with broth until it reaches a creamy consistency.",
-    "Capital gains tax is levied on the profit from the sale of property or an investment.",
-    "A player is in an offside position if any part of the head, body or feet is in the opponents' half.",
-    "Sourdough bread is made by the fermentation of dough using naturally occurring lactobacilli and yeast.",
-]
-RELEVANT = "At sea level, pure water boils at 100 degrees Celsius (212 degrees Fahrenheit)."
 
 
 @pytest.mark.parametrize("first_stage", ["lexical", "dense"])
@@ -29,7 +20,7 @@ def test_a_threshold_keeps_nothing_irrelevant_and_keeps_the_relevant_passage(emb
     for threshold in (0.5, 0.3):
         reranker = RankRAGReranker(model=embedded_model, top_n=3, score_threshold=threshold, first_stage=first_stage)
         assert list(reranker.compress_documents(irrelevant, QUESTION)) == []
-    documents = [Document(page_content=t) for t in [*IRRELEVANT[:2], RELEVANT, *IRRELEVANT[2:]]]
+    documents = [Document(page_content=t) for t in WITH_RELEVANT]
     kept = list(reranker.compress_documents(documents, QUESTION))
     assert [d.page_content for d in kept] == [RELEVANT]
     assert kept[0].metadata["relevance_score"] >= 0.3

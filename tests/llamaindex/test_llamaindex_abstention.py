@@ -6,19 +6,10 @@ from __future__ import annotations
 import pytest
 from llama_index.core import VectorStoreIndex
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+from relevance_case import IRRELEVANT, QUESTION, RELEVANT, WITH_RELEVANT
 
 from rankrag.defaults import NOT_FOUND_MESSAGE
 from rankrag_llamaindex import RankRAGLLM, RankRAGReranker, create_rankrag_query_engine, embedded_embed_model
-
-QUESTION = "What is the boiling point of water at sea level?"
-IRRELEVANT = [
-    "The football match ended in a draw after extra time and a penalty shoot-out.",
-    "Risotto is a northern Italian rice dish cooked with broth until it reaches a creamy consistency.",
-    "Capital gains tax is levied on the profit from the sale of property or an investment.",
-    "A player is in an offside position if any part of the head, body or feet is in the opponents' half.",
-    "Sourdough bread is made by the fermentation of dough using naturally occurring lactobacilli and yeast.",
-]
-RELEVANT = "At sea level, pure water boils at 100 degrees Celsius (212 degrees Fahrenheit)."
 
 
 @pytest.mark.parametrize("first_stage", ["lexical", "dense"])
@@ -28,7 +19,7 @@ def test_a_threshold_keeps_nothing_irrelevant_and_keeps_the_relevant_node(embedd
         reranker = RankRAGReranker(model=embedded_model, top_n=3, score_threshold=threshold, first_stage=first_stage)
         nodes = [NodeWithScore(node=TextNode(text=t), score=None) for t in IRRELEVANT]
         assert reranker.postprocess_nodes(nodes, QueryBundle(QUESTION)) == []
-    texts = [*IRRELEVANT[:2], RELEVANT, *IRRELEVANT[2:]]
+    texts = WITH_RELEVANT
     kept = reranker.postprocess_nodes(
         [NodeWithScore(node=TextNode(text=t), score=None) for t in texts], QueryBundle(QUESTION)
     )
