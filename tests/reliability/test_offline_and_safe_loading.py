@@ -132,8 +132,11 @@ def test_a_fresh_process_loads_scores_and_answers_without_any_network(fresh_proc
 
 
 def test_scores_and_greedy_answers_are_identical_across_processes(model, fresh_process_result: dict[str, Any]) -> None:
+    """Identical greedy answers; scores equal up to float rounding. Run alone they are bit-identical; after the whole
+    suite in one process (a clean clone, 2026-12-07) they differed by up to 1.8e-6, the order of float32 sums
+    changing with what ran before (cause not pinned down yet), so the scores are compared at 1e-5."""
     passages = fresh_process_result["passages"]
-    assert model.score(QUESTION, passages, batch_size=4) == fresh_process_result["scores"]
+    assert model.score(QUESTION, passages, batch_size=4) == pytest.approx(fresh_process_result["scores"], abs=1e-5)
     assert model.generate(QUESTION, passages[:1], max_new_tokens=4) == fresh_process_result["answer"]
 
 
