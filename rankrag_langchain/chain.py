@@ -17,6 +17,7 @@ from langchain_core.runnables.utils import AddableDict
 from langchain_core.vectorstores import VectorStoreRetriever
 
 from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS, NOT_FOUND_MESSAGE
+from rankrag.integration.load_options import check_pipeline_options
 from rankrag.integration.metadata import RELEVANCE_SCORE_KEY
 from rankrag.model.hybrid import FirstStageKind
 from rankrag.model.validation import check_positive, check_threshold
@@ -57,11 +58,7 @@ def create_rankrag_chain(
     """
     check_positive(top_k, "top_k")
     check_threshold(score_threshold)
-    if model_options and (reranker is not None or llm is not None):
-        raise ValueError(
-            f"got model options {sorted(model_options)} and a ready reranker or llm, which already has a model; "
-            "pass the options to the components you build, or let the chain build both"
-        )
+    check_pipeline_options(model_options, (reranker, llm), "chain")
     if reranker is None:
         first_stage: FirstStageKind = "dense" if isinstance(retriever, VectorStoreRetriever) else "lexical"
         options = model_options if llm is None else {"model": llm.model}

@@ -18,6 +18,7 @@ from llama_index.core.retrievers import BaseRetriever, VectorIndexRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from rankrag.defaults import DEFAULT_MAX_NEW_TOKENS, NOT_FOUND_MESSAGE
+from rankrag.integration.load_options import check_pipeline_options
 from rankrag.model.hybrid import FirstStageKind
 from rankrag.model.validation import check_positive, check_query, check_threshold
 from rankrag_llamaindex.llm import RankRAGLLM
@@ -103,11 +104,7 @@ def create_rankrag_query_engine(
     """
     check_positive(top_k, "top_k")
     check_threshold(score_threshold)
-    if model_options and (reranker is not None or llm is not None):
-        raise ValueError(
-            f"got model options {sorted(model_options)} and a ready reranker or llm, which already has a model; "
-            "pass the options to the components you build, or let the engine build both"
-        )
+    check_pipeline_options(model_options, (reranker, llm), "engine")
     if not isinstance(retriever, BaseRetriever):
         if not hasattr(retriever, "as_retriever"):
             raise TypeError(f"expected a LlamaIndex retriever or index, got {type(retriever).__name__}")

@@ -55,3 +55,13 @@ def shared_model(
     """``model`` itself when it is a loaded model (no name and no changed option may come with it), else the
     shared instance :meth:`RankRAGModel.load` gives for the name and the changed options."""
     return resolve_model(model, source=source, model_name=model_name, **options.changed())
+
+
+def check_pipeline_options(model_options: dict[str, Any], ready: tuple[object | None, ...], builds: str) -> None:
+    """A pipeline builder (the LangChain chain, the LlamaIndex query engine) takes model options only for the
+    components it builds itself: beside a ready reranker or LLM, which has its model already, they are an error."""
+    if model_options and any(component is not None for component in ready):
+        raise ValueError(
+            f"got model options {sorted(model_options)} and a ready reranker or llm, which already has a model; "
+            f"pass the options to the components you build, or let the {builds} build both"
+        )

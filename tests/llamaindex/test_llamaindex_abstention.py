@@ -73,3 +73,8 @@ def test_a_blank_query_is_refused_before_retrieval(index, embedded_model) -> Non
     for query in ("", "   "):
         with pytest.raises(ValueError, match="query"):
             engine.query(query)
+
+
+def test_model_options_beside_a_ready_component_are_refused(index, embedded_model) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="ready reranker or llm"):
+        create_rankrag_query_engine(index, reranker=RankRAGReranker(model=embedded_model), dtype="float32")
