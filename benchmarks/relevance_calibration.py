@@ -48,18 +48,17 @@ def judged(scores: Path, data_dir: str, dataset: str, split: str) -> Any:
 def evaluate(group: Any, kind: str, models: Any, weights: Any) -> dict[str, Any]:
     from rankrag.eval.hybrid_fit import JudgedQueries, mean_metric
     from rankrag.eval.metrics import per_query_ranking_metrics
-    from rankrag.eval.relevance_fit import precision_recall, query_probabilities, reliability
+    from rankrag.eval.relevance_fit import precision_recall, query_ranking, reliability
 
     handed = JudgedQueries([q.as_first_stage(kind) for q in group.queries], group.qrels, group.threshold)
     probabilities, labels, rankings = [], [], {}
     for query in handed.queries:
         if query.qid not in handed.qrels:
             continue
-        values = query_probabilities(query, models)
-        probabilities += values
-        labels += [handed.qrels[query.qid].get(pid, 0) >= handed.threshold for pid in query.pids]
-        order = sorted(range(len(values)), key=lambda i: (-values[i], i))
-        rankings[query.qid] = [query.pids[i] for i in order]
+        ranked = query_ranking(query, models)
+        probabilities += [p for _, p in ranked]
+        labels += [handed.qrels[query.qid].get(query.pids[i], 0) >= handed.threshold for i, _ in ranked]
+        rankings[query.qid] = [query.pids[i] for i, _ in ranked]
     by_probability = fmean(per_query_ranking_metrics(rankings, handed.qrels, handed.threshold)["ndcg@10"].values())
     table = reliability(probabilities, labels)
     return {

@@ -3,11 +3,15 @@ first stage, and measuring how well a probability is calibrated (expected calibr
 precision and recall of a threshold).
 
 Every candidate of every calib query is one example: its signals (the LLM's P(True) as a logit, the dense cosine,
-the first stage's within-query normalised score) and its label (judged relevant at the set's threshold; unjudged
-candidates count as not relevant). Each data set weighs the same in the fit, however many candidates it has.
+the first stage's within-query normalised score, the cosine normalised over the candidates the LLM scored) and its
+label (judged relevant at the set's threshold; unjudged candidates count as not relevant). Each data set weighs the
+same in the fit, however many candidates it has.
 A ``dense`` first stage hands its candidates over in dense order with its cosines as the scores, so its first-stage
 feature is the cosine normalised within the query: where the raw cosine says how close a passage is to the query,
 that feature says how it compares with the query's other candidates.
+
+The full model is fitted on the passages the cascade sends to the LLM, as it is used. Among them the raw cosine
+carries little (they were picked for it); the cosine relative to the others sent (``dense_in_query``) carries much.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 
 from rankrag.eval.hybrid_fit import JudgedQueries, SignalQuery
 from rankrag.model.fusion import normalized_first_stage
-from rankrag.model.hybrid import FirstStageKind
+from rankrag.model.hybrid import FirstStageKind, min_max
 from rankrag.model.relevance import LogisticModel, RelevanceModels, llm_logit
 
 # L2 strength of the fit (as scikit-learn's C): weak, the features are few and the examples thousands.
@@ -29,25 +33,51 @@ ECE_BINS = 10
 
 @dataclass(frozen=True)
 class Example:
-    """One candidate: its signals (``llm`` None where the LLM did not score it), its label, its data set."""
+    """One candidate: its signals (``llm`` and ``dense_in_query`` None where the LLM did not score it), its label,
+    its data set."""
 
     llm: float | None
     dense: float
     first_stage: float
     relevant: bool
     group: int
+    dense_in_query: float | None = None
 
 
-def examples(groups: Sequence[JudgedQueries], kind: FirstStageKind) -> list[Example]:
-    """Every candidate of every judged query as an example (an LLM score that is NaN counts as missing)."""
+def examples(
+    groups: Sequence[JudgedQueries], kind: FirstStageKind, cascade: tuple[LogisticModel, int | None] | None = None
+) -> list[Example]:
+    """Every candidate of every judged query as an example (an LLM score that is NaN counts as missing).
+
+    ``cascade`` (the cheap model and how many passages it sends on): keep the LLM's score only for the passages that
+    cascade would send to it, as :func:`rankrag.model.ranking_plan.plan_ranking` does, and normalise
+    ``dense_in_query`` over them."""
     rows: list[Example] = []
     for number, group in enumerate(groups):
         for query in (q.as_first_stage(kind) for q in group.queries if q.qid in group.qrels):
             first = normalized_first_stage(len(query.pids), query.first_stage_scores)
             labels = group.qrels[query.qid]
+            scored = [i for i, value in enumerate(query.llm) if value == value]
+            if cascade is not None:
+                cheap, depth = cascade
+                order = sorted(
+                    range(len(query.pids)),
+                    key=lambda i: (-cheap.probability(dense=query.dense[i], first_stage=first[i]), i),
+                )
+                sent = set(order if depth is None else order[:depth])
+                scored = [i for i in scored if i in sent]
+            in_query = dict(zip(scored, min_max([query.dense[i] for i in scored])))
             for i, pid in enumerate(query.pids):
-                llm = query.llm[i] if query.llm[i] == query.llm[i] else None
-                rows.append(Example(llm, query.dense[i], first[i], labels.get(pid, 0) >= group.threshold, number))
+                rows.append(
+                    Example(
+                        query.llm[i] if i in in_query else None,
+                        query.dense[i],
+                        first[i],
+                        labels.get(pid, 0) >= group.threshold,
+                        number,
+                        in_query.get(i),
+                    )
+                )
     return rows
 
 
@@ -56,6 +86,7 @@ def feature_values(example: Example, features: Sequence[str]) -> list[float]:
         "llm": llm_logit(example.llm) if example.llm is not None else math.nan,
         "dense": example.dense,
         "first_stage": example.first_stage,
+        "dense_in_query": math.nan if example.dense_in_query is None else example.dense_in_query,
     }
     return [values[name] for name in features]
 
@@ -71,7 +102,8 @@ def fit_logistic(examples: Sequence[Example], features: Sequence[str]) -> Logist
     import numpy as np
     from scipy.optimize import minimize
 
-    rows = [row for row in examples if "llm" not in features or row.llm is not None]
+    needs_llm = bool({"llm", "dense_in_query"} & set(features))
+    rows = [row for row in examples if not needs_llm or row.llm is not None]
     per_group = Counter(row.group for row in rows)
     labels = np.array([row.relevant for row in rows], dtype=float)
     if labels.all() or not labels.any():
@@ -96,11 +128,17 @@ def fit_logistic(examples: Sequence[Example], features: Sequence[str]) -> Logist
 
 
 def fit_relevance(groups: Sequence[JudgedQueries], kind: FirstStageKind, cascade: int | None) -> RelevanceModels:
-    """The three relevance models of ``kind`` on the queries of ``groups``; ``cascade`` as the hybrid fit chose."""
+    """The three relevance models of ``kind`` on the queries of ``groups``; ``cascade`` as the hybrid fit chose.
+
+    The full model is fitted on the passages the cascade sends to the LLM (picked by the cheap model, fitted first),
+    the ones it scores in use; the no_dense model, which runs without a cascade, on every passage with an LLM
+    score."""
     rows = examples(groups, kind)
+    cheap = fit_logistic(rows, ("dense", "first_stage"))
+    sent = examples(groups, kind, (cheap, cascade))
     return RelevanceModels(
-        full=fit_logistic(rows, ("llm", "dense", "first_stage")),
-        cheap=fit_logistic(rows, ("dense", "first_stage")),
+        full=fit_logistic(sent, ("llm", "dense", "first_stage", "dense_in_query")),
+        cheap=cheap,
         no_dense=fit_logistic(rows, ("llm", "first_stage")),
         cascade=cascade,
     )
@@ -142,8 +180,9 @@ def precision_recall(probabilities: Sequence[float], labels: Sequence[bool], thr
     return precision, recall
 
 
-def query_probabilities(query: SignalQuery, models: RelevanceModels) -> list[float]:
-    """Each candidate's probability as ``RankRAGModel.rerank`` reports it (LLM scores looked up, not computed)."""
+def query_ranking(query: SignalQuery, models: RelevanceModels) -> list[tuple[int, float]]:
+    """``(candidate index, probability)`` best first, as ``RankRAGModel.rerank`` ranks them (the LLM-scored ones
+    first): the plan's ranking with the LLM scores looked up, not computed."""
     from rankrag.model.ranking_plan import plan_ranking
 
     plan = plan_ranking(
@@ -155,7 +194,12 @@ def query_probabilities(query: SignalQuery, models: RelevanceModels) -> list[flo
         relevance=models,
     )
     ranked = plan.ranking([query.llm[plan.positions[j]] for j in plan.selected])
+    return [(passage.index, passage.score) for passage in ranked]
+
+
+def query_probabilities(query: SignalQuery, models: RelevanceModels) -> list[float]:
+    """Each candidate's probability as ``RankRAGModel.rerank`` reports it."""
     probabilities = [0.0] * len(query.pids)
-    for passage in ranked:
-        probabilities[passage.index] = passage.score
+    for index, probability in query_ranking(query, models):
+        probabilities[index] = probability
     return probabilities

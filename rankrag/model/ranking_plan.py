@@ -100,12 +100,20 @@ class RankingPlan:
 
     def _by_relevance(self, models: RelevanceModels, llm: dict[int, float]) -> list[tuple[int, float]]:
         """LLM-scored passages by their probability, then the others by their cheap probability."""
-        full = models.full if self.dense is not None else models.no_dense
-        dense = self.dense
-        scored = [
-            (j, full.probability(llm=p, dense=None if dense is None else dense[j], first_stage=self.first_stage[j]))
-            for j, p in llm.items()
-        ]
+        if self.dense is None:
+            scored = [(j, models.no_dense.probability(llm=p, first_stage=self.first_stage[j])) for j, p in llm.items()]
+        else:
+            dense = self.dense
+            in_query = dict(zip(llm, hybrid.min_max([dense[j] for j in llm])))
+            scored = [
+                (
+                    j,
+                    models.full.probability(
+                        llm=p, dense=dense[j], first_stage=self.first_stage[j], dense_in_query=in_query[j]
+                    ),
+                )
+                for j, p in llm.items()
+            ]
         others = [(j, self.cheap[j]) for j in range(len(self.positions)) if j not in llm]
         return sorted(scored, key=lambda item: (-item[1], item[0])) + sorted(
             others, key=lambda item: (-item[1], item[0])

@@ -78,13 +78,13 @@ UNCALIBRATED_HYBRID: dict[FirstStageKind, HybridWeights] = {
 # differently; rankrag calibrate fits its own.
 UNCALIBRATED_RELEVANCE: dict[FirstStageKind, RelevanceModels] = {
     "lexical": RelevanceModels(
-        full=LogisticModel(-2.848, {"llm": 0.901, "dense": 0.0, "first_stage": 1.653}),
+        full=LogisticModel(-4.62, {"llm": 0.678, "dense": 0.0, "first_stage": 1.49, "dense_in_query": 3.566}),
         cheap=LogisticModel(-4.298, {"dense": 3.195, "first_stage": 2.469}),
         no_dense=LogisticModel(-2.848, {"llm": 0.901, "first_stage": 1.653}),
         cascade=30,
     ),
     "dense": RelevanceModels(
-        full=LogisticModel(-2.846, {"llm": 0.98, "dense": 0.0, "first_stage": 0.863}),
+        full=LogisticModel(-5.305, {"llm": 0.825, "dense": 0.0, "first_stage": 4.468, "dense_in_query": 0.0}),
         cheap=LogisticModel(-4.393, {"dense": 3.425, "first_stage": 1.328}),
         no_dense=LogisticModel(-2.846, {"llm": 0.98, "first_stage": 0.863}),
         cascade=30,

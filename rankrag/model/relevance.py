@@ -1,14 +1,15 @@
 """Calibrated relevance: the probability that a passage is relevant, which is what the default ranking orders by and
 what ``relevance_score`` and ``score_threshold`` mean.
 
-A logistic model over signals that keep their meaning from one query to the next: the LLM's P(True) as a logit, the
-dense cosine as it is, and the first stage as a within-query feature (its min-max normalised score, or
-``1 - rank / n`` without scores), whose weight says how much the retriever adds. Fitted per kind of first stage on
+A logistic model over signals that keep their meaning from one query to the next, the LLM's P(True) as a logit and the
+dense cosine as it is, and two within-query features whose weights say how much the comparison with the query's
+other passages adds: the first stage (its min-max normalised score, or ``1 - rank / n`` without scores) and
+``dense_in_query``, the cosine min-max normalised over the passages the LLM scores. Fitted per kind of first stage on
 calib labels (``rankrag calibrate``, :mod:`rankrag.eval.relevance_fit`), three ways: with every signal
 (``full``), without the LLM (``cheap``: the cascade's first cut, and the probability of the passages the cascade
-does not send to the LLM) and without a dense signal (``no_dense``). Unlike the min-max hybrid, nothing here is
-relative to the other passages of the query except the first-stage feature, so an irrelevant passage scores low
-however it compares with the others.
+does not send to the LLM) and without a dense signal (``no_dense``). Unlike the min-max hybrid, the LLM's score
+enters as it is, never relative to the other passages, so an irrelevant passage scores low however it compares with
+the others.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-FEATURES = ("llm", "dense", "first_stage")
+FEATURES = ("llm", "dense", "first_stage", "dense_in_query")
 # P(True) is clipped here before its logit: float32 softmax gives exact 0/1 on some prompts.
 PROBABILITY_FLOOR = 1e-6
 
@@ -49,8 +50,19 @@ class LogisticModel:
         if not all(math.isfinite(v) for v in (self.bias, *self.weights.values())):
             raise ValueError("relevance coefficients must be finite numbers")
 
-    def probability(self, llm: float | None = None, dense: float | None = None, first_stage: float = 0.0) -> float:
-        values = {"llm": None if llm is None else llm_logit(llm), "dense": dense, "first_stage": first_stage}
+    def probability(
+        self,
+        llm: float | None = None,
+        dense: float | None = None,
+        first_stage: float = 0.0,
+        dense_in_query: float | None = None,
+    ) -> float:
+        values = {
+            "llm": None if llm is None else llm_logit(llm),
+            "dense": dense,
+            "first_stage": first_stage,
+            "dense_in_query": dense_in_query,
+        }
         total = self.bias
         for feature, weight in self.weights.items():
             value = values[feature]
@@ -81,8 +93,13 @@ class RelevanceModels:
             isinstance(self.cascade, bool) or not isinstance(self.cascade, int) or self.cascade < 1
         ):
             raise ValueError(f"cascade must be None or a positive integer, got {self.cascade!r}")
-        if "llm" in self.cheap.weights or "dense" in self.no_dense.weights:
-            raise ValueError("the cheap model takes no LLM score and the no_dense model no dense score")
+        if {"llm", "dense_in_query"} & set(self.cheap.weights) or {"dense", "dense_in_query"} & set(
+            self.no_dense.weights
+        ):
+            raise ValueError(
+                "the cheap model takes no LLM score (nor dense_in_query, which is over the LLM's passages) and the "
+                "no_dense model no dense score"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -52,7 +52,11 @@ def test_default_is_the_calibrated_relevance_of_three_signals(tiny_model: RankRA
     llm = tiny_model.score(QUERY, PASSAGES)
     dense = tiny_model.embedder.similarities(QUERY, PASSAGES)  # type: ignore[union-attr]
     first = [1.0 - i / len(PASSAGES) for i in range(len(PASSAGES))]  # 5 passages: all within the cascade
-    expected = {i: models.full.probability(llm=llm[i], dense=dense[i], first_stage=first[i]) for i in range(5)}
+    in_query = hybrid.min_max(dense)  # the cosine among the passages the LLM scored: all five here
+    expected = {
+        i: models.full.probability(llm=llm[i], dense=dense[i], first_stage=first[i], dense_in_query=in_query[i])
+        for i in range(5)
+    }
     assert {p.index: p.score for p in ranked} == pytest.approx(expected)
     assert [p.score for p in ranked] == sorted((p.score for p in ranked), reverse=True)
     for passage in ranked:

@@ -14,16 +14,18 @@ from rankrag_langchain import RankRAGLLM, RankRAGReranker, create_rankrag_chain
 
 @pytest.mark.parametrize("first_stage", ["lexical", "dense"])
 def test_a_threshold_keeps_nothing_irrelevant_and_keeps_the_relevant_passage(embedded_model, first_stage: str) -> None:  # type: ignore[no-untyped-def]
-    """Issue 41's case. The relevant passage's calibrated probability is 0.42 / 0.32 (tests/core/test_relevance.py),
-    so 0.3 keeps it; 0.5, asked for in the issue, keeps nothing irrelevant but would drop it too."""
+    """Issue 41's case (tests/core/test_relevance.py): 0.5 keeps nothing irrelevant; with the relevant passage added,
+    it keeps that passage alone (0.73) in the lexical case. Placed 3rd of 6 with no retriever scores, as the dense
+    kind it scores 0.26, kept alone at 0.2."""
     irrelevant = [Document(page_content=t) for t in IRRELEVANT]
-    for threshold in (0.5, 0.3):
-        reranker = RankRAGReranker(model=embedded_model, top_n=3, score_threshold=threshold, first_stage=first_stage)
-        assert list(reranker.compress_documents(irrelevant, QUESTION)) == []
+    reranker = RankRAGReranker(model=embedded_model, top_n=3, score_threshold=0.5, first_stage=first_stage)
+    assert list(reranker.compress_documents(irrelevant, QUESTION)) == []
+    threshold = 0.5 if first_stage == "lexical" else 0.2
+    reranker = RankRAGReranker(model=embedded_model, top_n=3, score_threshold=threshold, first_stage=first_stage)
     documents = [Document(page_content=t) for t in WITH_RELEVANT]
     kept = list(reranker.compress_documents(documents, QUESTION))
     assert [d.page_content for d in kept] == [RELEVANT]
-    assert kept[0].metadata["relevance_score"] >= 0.3
+    assert kept[0].metadata["relevance_score"] >= threshold
 
 
 @pytest.fixture(scope="module")
