@@ -7,7 +7,8 @@ The passages keep the data set's order as the first stage. A question is decline
 reaches ``t``. ``--thresholds`` are reported side by side; ``--answer-threshold`` also generates the answers (the
 shipped roles) for the answerable case at that threshold. The threshold to ship is chosen on calib data, not here.
 
-    python benchmarks/abstention.py --data-dir DIR --limit 40 --answer-threshold 0.5 --output runs/abstention.json
+    python benchmarks/abstention.py --data-dir DIR --limit 40 --answer-threshold 0.5 --output runs/abstention.json \
+        --scores runs/abstention_scores.json
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def main() -> None:
     parser.add_argument("--answer-threshold", type=float)
     parser.add_argument("--answerer-adapter", default="default")
     parser.add_argument("--output", required=True, type=Path)
+    parser.add_argument(
+        "--scores", type=Path, help="JSON of the LLM's P(True) per question: read where it exists, else written"
+    )
     args = parser.parse_args()
 
     from rankrag import RankRAGModel
@@ -49,11 +53,15 @@ def main() -> None:
         i for i in load_qa_dataset(args.data_dir, "squad_v1.1_dev", split="dev") if any(c.is_gold for c in i.contexts)
     ]
     items = items[: args.limit]
+    saved: dict[str, list[float]] = (
+        json.loads(args.scores.read_text()) if args.scores is not None and args.scores.exists() else {}
+    )
     started = time.monotonic()
     cases: list[dict[str, Any]] = []
     for item in items:
         texts = [context_text(c) for c in item.contexts]
-        llm = model.score(item.question, texts)
+        llm = saved.get(item.id) or model.score(item.question, texts)
+        saved[item.id] = llm
         kept = model.rank_scored(texts, llm, query=item.question, top_k=TOP_K)
         others = [i for i, c in enumerate(item.contexts) if not c.is_gold]
         removed = model.rank_scored(
@@ -61,6 +69,9 @@ def main() -> None:
         )
         cases.append({"item": item, "texts": texts, "kept": kept, "removed": removed})
     scoring_s = time.monotonic() - started
+    if args.scores is not None:
+        args.scores.parent.mkdir(parents=True, exist_ok=True)
+        args.scores.write_text(json.dumps(saved), encoding="utf-8")
 
     def best(ranked: list[Any]) -> float:
         return max((p.score for p in ranked), default=0.0)
