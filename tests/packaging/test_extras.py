@@ -4,6 +4,7 @@ Opt-in, outside ``make test`` (a few minutes per extra on 2 cores):
 
     RANKRAG_TEST_EXTRAS=1 .venv/bin/python -m pytest tests/packaging -s          # every extra below
     RANKRAG_TEST_EXTRAS=chroma,langchain .venv/bin/python -m pytest tests/packaging -s
+    RANKRAG_TEST_EXTRAS=langchain-notebook,llamaindex-notebook .venv/bin/python -m pytest tests/packaging -s
     .venv/bin/python tests/packaging/test_extras.py chroma langchain            # same, Markdown rows on stdout
 
 For each extra, as a user following the README would, the README's "Install" commands as written: a venv in a
@@ -16,6 +17,12 @@ README's section for that extra runs as written, offline, in a scratch directory
 script, or its first bash block (which writes two documents, then runs ``rankrag index`` and ``rankrag ask``) for the
 command line. Extras without a CPU-runnable
 section (quantization, training, eval, pdf, server) import what they add and run the Quickstart or ``--help``.
+
+The ``langchain-notebook`` and ``llamaindex-notebook`` entries follow the README's LangChain / LlamaIndex section to
+its notebook instead: the CPU torch line, the install line the section names for the notebook (e.g.
+``pip install "rankrag[langchain,chroma]" langchain-chroma``), the embedded-models line, then ``nbclient`` and
+``ipykernel`` (what runs a notebook; Jupyter would bring them), and the notebook, copied alone into an empty
+directory outside the checkout, runs top to bottom on the venv's own kernel.
 
 Checked: the install succeeds without pip backtracking ("pip is looking at multiple versions"), the section
 runs, and the extra does not drag in the other framework, Chroma or llama.cpp unless it is about them.
@@ -73,6 +80,7 @@ class Extra:
     check: str = ""  # Python run after the section (imports of what the extra adds)
     cli: bool = False  # the section is shell: run its `rankrag index` / `rankrag ask` lines
     absent: tuple[str, ...] = ()  # keys of STACKS that must not be installed
+    notebook: str | None = None  # notebooks/<name>: install what ``section`` names for it, then run it
 
     @property
     def label(self) -> str:
@@ -101,7 +109,26 @@ EXTRAS = [
         absent=("langchain", "langchain-classic", "llama-index", "chroma"),
     ),
 ]
-BY_NAME = {extra.name or "none": extra for extra in EXTRAS}
+NOTEBOOKS = [
+    Extra(
+        "langchain-notebook", "LangChain", notebook="langchain_quickstart.ipynb", absent=("llama-index", "llama.cpp")
+    ),
+    Extra(
+        "llamaindex-notebook", "LlamaIndex", notebook="llamaindex_quickstart.ipynb", absent=("langchain", "llama.cpp")
+    ),
+]
+BY_NAME = {extra.name or "none": extra for extra in [*EXTRAS, *NOTEBOOKS]}
+NOTEBOOK_RUNNER = ["nbclient", "ipykernel"]
+RUN_NOTEBOOK = """
+import sys, nbformat
+from nbclient import NotebookClient
+notebook = nbformat.read(sys.argv[1], as_version=4)
+NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": "."}}).execute()
+text = "".join(str(o) for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs)
+for unwanted in ("Traceback", "IProgress not found", "Loading weights"):
+    assert unwanted not in text, f"the notebook printed {unwanted!r}"
+print("notebook ran")
+"""
 
 
 @dataclass
@@ -156,6 +183,20 @@ class InstallCommands:
     def extra_argv(self, spec: str) -> list[str]:
         """The extra's line with its ``rankrag[...]`` requirement replaced by ``spec``."""
         return [spec if _is_rankrag_requirement(arg) else arg for arg in self.extra]
+
+
+def notebook_install(section: str, notebook: str) -> list[str]:
+    """The argv after ``pip install`` of the first inline ``pip install ...`` after the section names ``notebook``."""
+    import re
+
+    text = section_text(section)
+    start = text.find(f"notebooks/{notebook}")
+    if start < 0:
+        raise AssertionError(f"README section {section!r} does not name notebooks/{notebook}")
+    found = re.search(r"`pip install ([^`]+)`", text[start:])
+    if not found:
+        raise AssertionError(f"README section {section!r} names no install line for notebooks/{notebook}")
+    return shlex.split(found.group(1))
 
 
 def _is_rankrag_requirement(arg: str) -> bool:
@@ -240,10 +281,18 @@ def measure(extra: Extra, workdir: Path) -> Result:
         _run([sys.executable, "-m", "venv", str(venv)], cwd=workdir, env=env, timeout=300)
         _run([*pip, "--quiet", "--upgrade", "pip"], cwd=workdir, env=env, timeout=600)
         _run([*pip, *readme.cpu_torch, *constraints], cwd=workdir, env=env, timeout=1200)
-        spec = f"{source}[{extra.name}]" if extra.name else str(source)
-        log = _run([*pip, *readme.extra_argv(spec), *constraints], cwd=workdir, env=env, timeout=2400)
+        if extra.notebook and extra.section:
+            line = [
+                f"{source}{arg[len('rankrag') :]}" if _is_rankrag_requirement(arg) else arg
+                for arg in notebook_install(extra.section, extra.notebook)
+            ]
+        else:
+            line = readme.extra_argv(f"{source}[{extra.name}]" if extra.name else str(source))
+        log = _run([*pip, *line, *constraints], cwd=workdir, env=env, timeout=2400)
         result.backtracking = log.count(BACKTRACKING)
         _run([*pip, *readme.embedded], cwd=workdir, env=env, timeout=600)
+        if extra.notebook:
+            _run([*pip, *NOTEBOOK_RUNNER, *constraints], cwd=workdir, env=env, timeout=600)
         result.install_s = time.monotonic() - started
         version = "import torch; print(torch.__version__)"
         result.torch = _run([str(python), "-c", version], cwd=workdir, env=env, timeout=300).strip().splitlines()[-1]
@@ -262,7 +311,12 @@ def measure(extra: Extra, workdir: Path) -> Result:
 
         step = "README section"
         started = time.monotonic()
-        if extra.cli and extra.section:
+        if extra.notebook:
+            shutil.copy2(REPO_ROOT / "notebooks" / extra.notebook, scratch / extra.notebook)
+            runner = scratch / "run_notebook.py"
+            runner.write_text(RUN_NOTEBOOK, encoding="utf-8")
+            _run([str(python), str(runner), extra.notebook], cwd=scratch, env=env, timeout=1800)
+        elif extra.cli and extra.section:
             _run(["bash", "-euo", "pipefail", "-c", cli_block(extra.section)], cwd=scratch, env=env, timeout=900)
         elif extra.section:
             script = scratch / "section.py"
@@ -270,7 +324,7 @@ def measure(extra: Extra, workdir: Path) -> Result:
             _run([str(python), str(script)], cwd=scratch, env=env, timeout=900)
         if extra.check:
             _run([str(python), "-c", extra.check], cwd=scratch, env=env, timeout=600)
-        if not extra.section:
+        if not extra.section and not extra.notebook:
             _run([str(venv / "bin" / "rankrag"), "--help"], cwd=scratch, env=env, timeout=300)
         result.run_s = time.monotonic() - started
 
@@ -323,7 +377,12 @@ def test_extra_in_a_fresh_venv(name: str) -> None:
 
 
 def test_every_section_named_here_is_in_the_readme() -> None:
-    """Cheap and always on: the README still has the sections (and CLI lines) this opt-in test runs."""
+    """Cheap and always on: the README still has the sections (and CLI lines) this opt-in test runs, and each
+    notebook's section names an install line for it that adds Chroma to the section's extra."""
+    for extra in NOTEBOOKS:
+        assert extra.section and extra.notebook and (REPO_ROOT / "notebooks" / extra.notebook).exists()
+        line = notebook_install(extra.section, extra.notebook)
+        assert any(_is_rankrag_requirement(arg) and "chroma" in arg for arg in line), line
     for extra in EXTRAS:
         if extra.section is None:
             continue
