@@ -114,7 +114,10 @@ NOTEBOOKS = [
         "langchain-notebook", "LangChain", notebook="langchain_quickstart.ipynb", absent=("llama-index", "llama.cpp")
     ),
     Extra(
-        "llamaindex-notebook", "LlamaIndex", notebook="llamaindex_quickstart.ipynb", absent=("langchain", "llama.cpp")
+        "llamaindex-notebook",
+        "LlamaIndex",
+        notebook="llamaindex_quickstart.ipynb",
+        absent=("langchain-classic", "llama.cpp"),
     ),
 ]
 BY_NAME = {extra.name or "none": extra for extra in [*EXTRAS, *NOTEBOOKS]}
