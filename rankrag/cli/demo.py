@@ -1,11 +1,13 @@
 """`make demo`: index the shipped sample corpus into a persistent Chroma database, then ask it a question.
 
-The database lives in ``$RANKRAG_DEMO_DB`` (default ``~/.cache/rankrag/demo-db``); a second run finds the
-documents already indexed and only answers. The answer streams with the embedded SmolLM2-135M model.
+The database lives in ``$RANKRAG_DEMO_DB`` (default ``~/.cache/rankrag/demo-db-<8 hex digits>``, one per
+installed copy of the sample corpus, so two checkouts never index the same articles twice into one collection); a
+second run finds the documents already indexed and only answers. The answer streams with the embedded SmolLM2-135M model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -19,8 +21,9 @@ SAMPLE_CORPUS = Path(__file__).parent.parent / "sample_corpus" / "articles"
 QUESTION = "Who built the first full-scale working railway steam locomotive?"
 
 
-def demo_db() -> Path:
-    default = Path.home() / ".cache" / "rankrag" / "demo-db"
+def demo_db(corpus: Path = SAMPLE_CORPUS) -> Path:
+    key = hashlib.sha256(str(corpus.resolve()).encode("utf-8")).hexdigest()[:8]
+    default = Path.home() / ".cache" / "rankrag" / f"demo-db-{key}"
     return Path(os.environ.get("RANKRAG_DEMO_DB", default)).expanduser()
 
 

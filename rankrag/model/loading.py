@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -374,17 +375,34 @@ def _weights_bytes(location: str) -> int | None:
 
 @contextmanager
 def progress_bars_off() -> Iterator[None]:
-    """transformers' progress bars off inside the block (restored after, if they were on)."""
+    """transformers' progress bars off inside the block (restored after, if they were on), the GGUF conversion's
+    too: that one is a plain tqdm that transformers' switch does not reach."""
     from transformers.utils import logging as transformers_logging
 
-    if not transformers_logging.is_progress_bar_enabled():
+    with _gguf_conversion_bar_off():
+        if not transformers_logging.is_progress_bar_enabled():
+            yield
+            return
+        transformers_logging.disable_progress_bar()
+        try:
+            yield
+        finally:
+            transformers_logging.enable_progress_bar()
+
+
+@contextmanager
+def _gguf_conversion_bar_off() -> Iterator[None]:
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+    original = getattr(gguf_utils, "tqdm", None)
+    if original is None:
         yield
         return
-    transformers_logging.disable_progress_bar()
+    gguf_utils.tqdm = functools.partial(original, disable=True)
     try:
         yield
     finally:
-        transformers_logging.enable_progress_bar()
+        gguf_utils.tqdm = original
 
 
 @contextmanager

@@ -160,3 +160,17 @@ def test_ask_streams_the_answer_then_lists_passages(
     listing = "".join(stdout.writes[header:])
     entries = [line for line in listing.splitlines() if line[:1].isdigit()]
     assert len(entries) == 1 and entries[0].startswith("1. [") and "sample_corpus/articles/" in entries[0]
+
+
+def test_each_copy_of_the_sample_corpus_gets_its_own_demo_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One shared demo database held the articles of two checkouts, so `make demo` showed each passage twice."""
+    from rankrag.cli.demo import demo_db
+
+    monkeypatch.delenv("RANKRAG_DEMO_DB", raising=False)
+    here, there = tmp_path / "a" / "articles", tmp_path / "b" / "articles"
+    assert demo_db(here) != demo_db(there) and demo_db(here) == demo_db(here)
+    assert demo_db().parent == Path.home() / ".cache" / "rankrag"
+    monkeypatch.setenv("RANKRAG_DEMO_DB", str(tmp_path / "db"))
+    assert demo_db(here) == tmp_path / "db"

@@ -250,3 +250,15 @@ def test_older_dequantized_copies_are_removed_and_others_kept(tmp_path: Path) ->
     removed = loading.remove_stale_copies(Path("SmolLM2-135M-Instruct.Q4_1.gguf"), keep)
     assert removed == [old] and not old.exists()
     assert keep.is_dir() and staging.is_dir() and other_model.is_dir()
+
+
+def test_the_gguf_conversion_bar_is_off_with_transformers_bars() -> None:
+    """The first load's conversion printed "Converting and de-quantizing GGUF tensors" as a bar beside rankrag's one
+    line: that bar is a plain tqdm in transformers, out of reach of transformers' own switch."""
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+    original = gguf_utils.tqdm
+    with loading.progress_bars_off():
+        bar = gguf_utils.tqdm(range(3), desc="Converting and de-quantizing GGUF tensors...")
+        assert bar.disable
+    assert gguf_utils.tqdm is original
