@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from rankrag.eval.hybrid_fit import JudgedQueries, SignalQuery
 from rankrag.model.fusion import normalized_first_stage
-from rankrag.model.hybrid import FirstStageKind, min_max
+from rankrag.model.hybrid import FirstStageKind, cascade_selection, min_max
 from rankrag.model.relevance import LogisticModel, RelevanceModels, llm_logit
 
 # L2 strength of the fit (as scikit-learn's C): weak, the features are few and the examples thousands.
@@ -60,11 +60,8 @@ def examples(
             scored = [i for i, value in enumerate(query.llm) if value == value]
             if cascade is not None:
                 cheap, depth = cascade
-                order = sorted(
-                    range(len(query.pids)),
-                    key=lambda i: (-cheap.probability(dense=query.dense[i], first_stage=first[i]), i),
-                )
-                sent = set(order if depth is None else order[:depth])
+                probabilities = [cheap.probability(dense=d, first_stage=f) for d, f in zip(query.dense, first)]
+                sent = set(cascade_selection(depth, probabilities, range(len(query.pids))))
                 scored = [i for i in scored if i in sent]
             in_query = dict(zip(scored, min_max([query.dense[i] for i in scored])))
             for i, pid in enumerate(query.pids):
