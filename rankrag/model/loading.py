@@ -307,7 +307,7 @@ def materialize_gguf(directory: str, gguf_file: str) -> Path:
         file=sys.stderr,
         flush=True,
     )
-    with progress_bars_off():
+    with progress_bars_off(), gguf_conversion_bar_off():
         gguf_model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=gguf_file, dtype=torch.float32)
         config = gguf_model.config
         if hasattr(config, "quantization_config"):
@@ -375,23 +375,23 @@ def _weights_bytes(location: str) -> int | None:
 
 @contextmanager
 def progress_bars_off() -> Iterator[None]:
-    """transformers' progress bars off inside the block (restored after, if they were on), the GGUF conversion's
-    too: that one is a plain tqdm that transformers' switch does not reach."""
+    """transformers' progress bars off inside the block (restored after, if they were on)."""
     from transformers.utils import logging as transformers_logging
 
-    with _gguf_conversion_bar_off():
-        if not transformers_logging.is_progress_bar_enabled():
-            yield
-            return
-        transformers_logging.disable_progress_bar()
-        try:
-            yield
-        finally:
-            transformers_logging.enable_progress_bar()
+    if not transformers_logging.is_progress_bar_enabled():
+        yield
+        return
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        transformers_logging.enable_progress_bar()
 
 
 @contextmanager
-def _gguf_conversion_bar_off() -> Iterator[None]:
+def gguf_conversion_bar_off() -> Iterator[None]:
+    """The GGUF conversion's progress bar off inside the block: a plain tqdm in transformers, out of reach of
+    :func:`progress_bars_off`."""
     import transformers.modeling_gguf_pytorch_utils as gguf_utils
 
     original = getattr(gguf_utils, "tqdm", None)

@@ -258,7 +258,7 @@ def test_the_gguf_conversion_bar_is_off_with_transformers_bars() -> None:
     import transformers.modeling_gguf_pytorch_utils as gguf_utils
 
     original = gguf_utils.tqdm
-    with loading.progress_bars_off():
+    with loading.progress_bars_off(), loading.gguf_conversion_bar_off():  # as materialize_gguf converts
         bar = gguf_utils.tqdm(range(3), desc="Converting and de-quantizing GGUF tensors...")
         assert bar.disable
     assert gguf_utils.tqdm is original
