@@ -40,10 +40,10 @@ RULE = (
     "ties go to the smaller alpha"
 )
 RELEVANCE_RULE = (
-    "per kind of first stage, logistic regressions of calib relevance on logit P(True), dense cosine and the "
-    "first stage's within-query normalised score, coefficients >= 0 (full, cheap: no LLM, no_dense), each data set "
-    "weighing the same; "
-    "the cascade size of the hybrid fit"
+    "per kind of first stage, logistic regressions of calib relevance on logit P(True), dense cosine, the first "
+    "stage's within-query normalised score and the cosine min-max normalised over the passages the cascade sends to "
+    "the LLM (dense_in_query), coefficients >= 0 (full: on the cascade's passages; cheap: no LLM; no_dense: every "
+    "LLM-scored passage), each data set weighing the same; the cascade size of the hybrid fit"
 )
 HYBRID_RULE = (
     "per kind of first stage: argmax of calib nDCG@10 (mean over the data sets of each set's mean over its "
