@@ -3,8 +3,10 @@ passages and when it was removed, and the answers' token F1 where it does answer
 
 Each question's 10 dev passages (the gold paragraph and 9 others of its article) are scored once with the LLM;
 the two cases rank the same scores (``RankRAGModel.rank_scored``): the 10 passages, and the 9 without the gold.
-The passages keep the data set's order as the first stage. A question is declined when no passage of its top 5
-reaches ``t``. ``--thresholds`` are reported side by side; ``--answer-threshold`` also generates the answers (the
+``--first-stage`` says what retrieved them: ``order`` (the data set's shuffled order, a retriever that knows
+nothing; lexical kind, no scores) or ``dense`` (MiniLM, as a vector store such as `rankrag ask`'s Chroma returns them:
+cosine order and scores, ``first_stage="dense"``). A question is declined when no passage of its top 5 reaches
+``t``. ``--thresholds`` are reported side by side; ``--answer-threshold`` also generates the answers (the
 shipped roles) for the answerable case at that threshold. The threshold to ship is chosen on calib data, not here.
 
     python benchmarks/abstention.py --data-dir DIR --limit 40 --answer-threshold 0.5 --output runs/abstention.json \
@@ -36,6 +38,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=40)
     parser.add_argument("--answer-threshold", type=float)
     parser.add_argument("--answerer-adapter", default="default")
+    parser.add_argument("--first-stage", choices=("order", "dense"), default="order")
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument(
         "--scores", type=Path, help="JSON of the LLM's P(True) per question: read where it exists, else written"
@@ -56,17 +59,34 @@ def main() -> None:
     saved: dict[str, list[float]] = (
         json.loads(args.scores.read_text()) if args.scores is not None and args.scores.exists() else {}
     )
+    embedder = model.embedder if args.first_stage == "dense" else None
+    if args.first_stage == "dense" and embedder is None:
+        parser.error("--first-stage dense needs the model's embedding model")
     started = time.monotonic()
     cases: list[dict[str, Any]] = []
     for item in items:
         texts = [context_text(c) for c in item.contexts]
         llm = saved.get(item.id) or model.score(item.question, texts)
         saved[item.id] = llm
-        kept = model.rank_scored(texts, llm, query=item.question, top_k=TOP_K)
-        others = [i for i, c in enumerate(item.contexts) if not c.is_gold]
-        removed = model.rank_scored(
-            [texts[i] for i in others], [llm[i] for i in others], query=item.question, top_k=TOP_K
-        )
+        cosines = embedder.similarities(item.question, texts) if embedder is not None else None
+
+        def ranked(indexes: list[int]) -> list[Any]:
+            if cosines is None:
+                return model.rank_scored(
+                    [texts[i] for i in indexes], [llm[i] for i in indexes], query=item.question, top_k=TOP_K
+                )
+            indexes = sorted(indexes, key=lambda i: -cosines[i])
+            return model.rank_scored(
+                [texts[i] for i in indexes],
+                [llm[i] for i in indexes],
+                query=item.question,
+                top_k=TOP_K,
+                first_stage="dense",
+                first_stage_scores=[cosines[i] for i in indexes],
+            )
+
+        kept = ranked(list(range(len(texts))))
+        removed = ranked([i for i, c in enumerate(item.contexts) if not c.is_gold])
         cases.append({"item": item, "texts": texts, "kept": kept, "removed": removed})
     scoring_s = time.monotonic() - started
     if args.scores is not None:
