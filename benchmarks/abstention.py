@@ -32,6 +32,23 @@ THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 TOP_K = 5
 
 
+def ranked(
+    model: Any, question: str, texts: list[str], llm: list[float], cosines: list[float] | None, indexes: list[int]
+) -> list[Any]:
+    """The top 5 of the passages at ``indexes`` from their saved LLM scores, handed over as the first stage would:
+    in the given order (``cosines`` None), or in cosine order with the cosines as a dense retriever's scores."""
+    if cosines is not None:
+        indexes = sorted(indexes, key=lambda i: -cosines[i])
+    return model.rank_scored(
+        [texts[i] for i in indexes],
+        [llm[i] for i in indexes],
+        query=question,
+        top_k=TOP_K,
+        first_stage="lexical" if cosines is None else "dense",
+        first_stage_scores=None if cosines is None else [cosines[i] for i in indexes],
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--data-dir", required=True)
@@ -69,24 +86,9 @@ def main() -> None:
         llm = saved.get(item.id) or model.score(item.question, texts)
         saved[item.id] = llm
         cosines = embedder.similarities(item.question, texts) if embedder is not None else None
-
-        def ranked(indexes: list[int]) -> list[Any]:
-            if cosines is None:
-                return model.rank_scored(
-                    [texts[i] for i in indexes], [llm[i] for i in indexes], query=item.question, top_k=TOP_K
-                )
-            indexes = sorted(indexes, key=lambda i: -cosines[i])
-            return model.rank_scored(
-                [texts[i] for i in indexes],
-                [llm[i] for i in indexes],
-                query=item.question,
-                top_k=TOP_K,
-                first_stage="dense",
-                first_stage_scores=[cosines[i] for i in indexes],
-            )
-
-        kept = ranked(list(range(len(texts))))
-        removed = ranked([i for i, c in enumerate(item.contexts) if not c.is_gold])
+        kept = ranked(model, item.question, texts, llm, cosines, list(range(len(texts))))
+        others = [i for i, c in enumerate(item.contexts) if not c.is_gold]
+        removed = ranked(model, item.question, texts, llm, cosines, others)
         cases.append({"item": item, "texts": texts, "kept": kept, "removed": removed})
     scoring_s = time.monotonic() - started
     if args.scores is not None:
