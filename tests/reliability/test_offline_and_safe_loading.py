@@ -133,10 +133,12 @@ def test_a_fresh_process_loads_scores_and_answers_without_any_network(fresh_proc
 
 def test_scores_and_greedy_answers_are_identical_across_processes(model, fresh_process_result: dict[str, Any]) -> None:
     """Identical greedy answers; scores equal up to float rounding. Run alone they are bit-identical; after the whole
-    suite in one process (a clean clone, 2026-12-07) they differed by up to 1.8e-6, the order of float32 sums
-    changing with what ran before (cause not pinned down yet), so the scores are compared at 1e-5."""
+    suite in one process (clean clones, 2026-12-07) they differed by up to 1.8e-6 in one run and 1.6e-5 in another,
+    the order of float32 sums changing with what ran before (not pinned down; CPU GEMM libraries may sum in an order
+    that depends on buffer alignment). So the scores are compared at 1e-4; a changed adapter or prompt moves
+    them by far more."""
     passages = fresh_process_result["passages"]
-    assert model.score(QUESTION, passages, batch_size=4) == pytest.approx(fresh_process_result["scores"], abs=1e-5)
+    assert model.score(QUESTION, passages, batch_size=4) == pytest.approx(fresh_process_result["scores"], abs=1e-4)
     assert model.generate(QUESTION, passages[:1], max_new_tokens=4) == fresh_process_result["answer"]
 
 
