@@ -1,14 +1,16 @@
-"""Abstention on SQuAD (dev, or training articles to choose a threshold): how often ``answer(score_threshold=t)`` declines when the gold paragraph is among the 10
-passages and when it was removed, and the answers' token F1 where it does answer.
+"""Abstention on SQuAD: how often ``answer(score_threshold=t)`` declines when the gold paragraph is among the 10
+passages and when it was removed, and the answers' token F1 where it does answer. ``--split dev`` measures;
+``--split train`` (SQuAD has no calib split: every non-dev article is a training article) also prints the threshold
+to ship, the highest that declines at most 5 % of the questions whose gold is there.
 
-Each question's 10 dev passages (the gold paragraph and 9 others of its article) are scored once with the LLM;
+Each question's 10 passages (the gold paragraph and 9 others of its article) are scored once with the LLM;
 the two cases rank the same scores (``RankRAGModel.rank_scored``): the 10 passages, and the 9 without the gold.
 ``--first-stage`` says what retrieved them: ``order`` (the data set's shuffled order, a retriever that knows
 nothing; lexical kind, no scores), ``bm25`` (a lexical retriever: BM25 over the question's passages, its order and
 scores, lexical kind) or ``dense`` (MiniLM, as a vector store such as `rankrag ask`'s Chroma returns them: cosine order
-and scores, ``first_stage="dense"``). A question is declined when no passage of its top 5 reaches
-``t``. ``--thresholds`` are reported side by side; ``--answer-threshold`` also generates the answers (the
-shipped roles) for the answerable case at that threshold. The threshold to ship is chosen on calib data, not here.
+and scores, ``first_stage="dense"``). A question is declined when no passage of its top 5 reaches ``t``; the
+thresholds 0.1 to 0.7 in steps of 0.05 are reported side by side. ``--answer-threshold`` also generates the answers (the shipped
+roles) for the answerable case at that threshold.
 
     python benchmarks/abstention.py --data-dir DIR --limit 40 --answer-threshold 0.5 --output runs/abstention.json \
         --scores runs/abstention_scores.json
@@ -45,19 +47,15 @@ def ranked(
     cosines)."""
     scores: list[float] | None = None
     if first_stage == "bm25":
-        from rank_bm25 import BM25Okapi
+        from rankrag.train.sources import bm25_index, bm25_tokens
 
-        from rankrag.train.sources import bm25_tokens
-
-        index = BM25Okapi([bm25_tokens(texts[i]) for i in indexes], k1=0.9, b=0.4)
-        by_index = dict(zip(indexes, (float(s) for s in index.get_scores(bm25_tokens(question)))))
-        scores = [by_index[i] for i in indexes]
+        index = bm25_index([texts[i] for i in indexes])
+        scores = [float(s) for s in index.get_scores(bm25_tokens(question))]
     elif first_stage == "dense":
         scores = list(model.embedder.similarities(question, [texts[i] for i in indexes]))
     if scores is not None:
-        given = scores
-        order = sorted(range(len(indexes)), key=lambda j: -given[j])
-        indexes, scores = [indexes[j] for j in order], [given[j] for j in order]
+        pairs = sorted(zip(indexes, scores), key=lambda pair: -pair[1])
+        indexes, scores = [i for i, _ in pairs], [s for _, s in pairs]
     return model.rank_scored(
         [texts[i] for i in indexes],
         [llm[i] for i in indexes],

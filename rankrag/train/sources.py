@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rankrag.data.datasets import QA_DATASETS, load_qa_dataset, read_jsonl, read_qrels, read_scifact_corpus
 from rankrag.data.splits import split_of
@@ -85,17 +86,23 @@ def bm25_tokens(text: str) -> list[str]:
     return [t for t in _TOKEN.findall(text.lower()) if t not in ENGLISH_STOP_WORDS]
 
 
+def bm25_index(texts: Sequence[str]) -> Any:
+    """A ``rank_bm25.BM25Okapi`` over ``texts`` with the data set's own BM25 settings (k1 0.9, b 0.4)."""
+    from rank_bm25 import BM25Okapi
+
+    return BM25Okapi([bm25_tokens(text) for text in texts], k1=0.9, b=0.4)
+
+
 def _scifact_train(data_dir: Path, negatives_per_query: int) -> Iterator[RankingQuery]:
     """BEIR SciFact *train* claims; hard negatives are the top BM25 abstracts that are not relevant."""
     directory = data_dir / "scifact"
     if not (directory / "queries_train.jsonl").is_file():
         return
     import numpy as np
-    from rank_bm25 import BM25Okapi
 
     corpus = read_scifact_corpus(directory)
     pids = sorted(corpus)
-    index = BM25Okapi([bm25_tokens(corpus[pid]) for pid in pids], k1=0.9, b=0.4)
+    index = bm25_index([corpus[pid] for pid in pids])
     qrels = read_qrels(directory / "qrels_train.tsv")
     for row in read_jsonl(directory / "queries_train.jsonl"):
         qid = str(row["_id"])
